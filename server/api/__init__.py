@@ -1,0 +1,14 @@
+"""The JSON API: one blueprint per resource, thin views over the service modules."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from server.api import health, operations, people, staff
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(operations.bp, url_prefix="/api/v1")
+    app.register_blueprint(people.bp, url_prefix="/api/v1")
+    app.register_blueprint(staff.bp, url_prefix="/api/v1")

@@ -1,0 +1,1 @@
+"""Authentication and authorisation: passwords, API tokens, roles and operation access."""

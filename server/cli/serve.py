@@ -1,0 +1,92 @@
+"""``init``, ``serve`` and ``status``."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from server import migrations
+from server.cli.output import emit, json_option
+from server.db import backend_name, database
+
+log = logging.getLogger("muster.serve")
+
+
+def _report_bootstrap(result: dict, as_json: bool) -> None:
+    if as_json:
+        emit(result, True)
+        return
+    click.echo(f"Database: {backend_name(database)}, schema version {result['schema_version']}.")
+    if result["migrations_applied"]:
+        click.echo(f"Applied migrations: {', '.join(result['migrations_applied'])}.")
+    if result["keys_created"]:
+        click.echo(f"Created server keys in {current_app.config['KEYS_DIR']} (owner-only files).")
+    admin = result["first_admin"]
+    if admin:
+        click.echo("")
+        click.echo("  First administrator created. This password is shown once only:")
+        click.echo(f"    username: {admin['username']}")
+        click.echo(f"    password: {admin['password']}")
+        click.echo("")
+
+
+@click.command("init")
+@json_option
+@with_appcontext
+def init_command(as_json: bool) -> None:
+    """Create or upgrade the database, the server keys and the first administrator.
+
+    Safe to run again: it only does what is missing.
+
+    Example: muster-server init
+    """
+    from server.setup import bootstrap
+
+    _report_bootstrap(bootstrap(current_app._get_current_object()), as_json)  # type: ignore[attr-defined]
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Set up what is missing, then serve the API (waitress, production-grade, no TLS).
+
+    Put a TLS-terminating proxy in front for anything beyond localhost (docs/operations.md).
+
+    Example: muster-server serve --host 0.0.0.0 --port 8000
+    """
+    import waitress
+
+    from server.setup import bootstrap
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    _report_bootstrap(bootstrap(app), False)
+    click.echo(f"Serving Muster on http://{host}:{port}  (health: /healthz)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="muster",
+                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] * 2,
+                   _quiet=True)
+
+
+@click.command("status")
+@json_option
+@with_appcontext
+def status_command(as_json: bool) -> None:
+    """Show the database backend, the schema version and each migration.
+
+    Example: muster-server status --json
+    """
+    with database.connection_context():
+        data = {
+            "database": backend_name(database),
+            "schema_version": migrations.schema_version(database.obj),
+            "latest_version": migrations.latest_version(),
+            "migrations": migrations.status(database.obj),
+        }
+    emit(data, as_json, lambda d: "\n".join(
+        [f"database: {d['database']}", f"schema: {d['schema_version']} of {d['latest_version']}"]
+        + [f"  {m['name']}: {m['applied'] or 'pending'}" for m in d["migrations"]]))

@@ -1,0 +1,43 @@
+"""Settings: defaults, then the instance ``config.py``, then ``MUSTER_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    # Requests larger than this are refused with 413 before they are read.
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    # Roster files may be large; they are streamed, but bounded all the same.
+    "ROSTER_MAX_BYTES": 64 * 1024 * 1024,
+    # Push batches: the server refuses larger ones with 413 and the device halves.
+    "PUSH_MAX_RECORDS": 2000,
+    "PUSH_MAX_BYTES": 4 * 1024 * 1024,
+    "PULL_PAGE_SIZE": 2000,
+    # Staff API tokens.
+    "TOKEN_TTL_HOURS": 12,
+    # One-time enrolment codes.
+    "ENROLMENT_TTL_MINUTES": 30,
+    # Capture times further than this from the skew-corrected server clock are flagged.
+    "CLOCK_SKEW_BOUND_SECONDS": 6 * 3600,
+    "LOG_LEVEL": "INFO",
+}
+
+
+def load(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill ``app.config`` from defaults, the instance file, the environment and ``test_config``."""
+    app.config.from_mapping(DEFAULTS)
+    app.config["KEYS_DIR"] = os.path.join(app.instance_path, "keys")
+    app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "muster.db")
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        # MUSTER_DATABASE_URL=..., MUSTER_TOKEN_TTL_HOURS=24 (values parsed as JSON when possible)
+        app.config.from_prefixed_env("MUSTER")
+        if os.environ.get("DATABASE_URL"):
+            app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    else:
+        app.config.from_mapping(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True, mode=0o700)

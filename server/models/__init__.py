@@ -1,0 +1,51 @@
+"""The data model. See ``docs/data-model.md`` for the tables and their invariants."""
+
+from __future__ import annotations
+
+from server.models.base import BaseModel, utcnow
+from server.models.changes import Change
+from server.models.operation import (
+    CHECKPOINT_KINDS,
+    OPERATION_STATUSES,
+    Checkpoint,
+    Group,
+    Operation,
+    RouteStop,
+)
+from server.models.person import PERSON_SOURCES, SEXES, Person
+from server.models.staff import ROLES, ApiToken, Assignment, AuditEntry, StaffUser
+
+#: Every table, in creation order.
+ALL_MODELS: list[type[BaseModel]] = [
+    Operation,
+    Checkpoint,
+    Group,
+    RouteStop,
+    Person,
+    StaffUser,
+    Assignment,
+    ApiToken,
+    AuditEntry,
+    Change,
+]
+
+__all__ = [
+    "ALL_MODELS",
+    "CHECKPOINT_KINDS",
+    "OPERATION_STATUSES",
+    "PERSON_SOURCES",
+    "ROLES",
+    "SEXES",
+    "ApiToken",
+    "Assignment",
+    "AuditEntry",
+    "BaseModel",
+    "Change",
+    "Checkpoint",
+    "Group",
+    "Operation",
+    "Person",
+    "RouteStop",
+    "StaffUser",
+    "utcnow",
+]

@@ -1,0 +1,1 @@
+"""Operations, checkpoints, groups and routes."""

@@ -1,0 +1,1 @@
+"""People: reading and presenting them; rosters fill them in (``server.rosters``)."""

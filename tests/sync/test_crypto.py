@@ -1,0 +1,3 @@
+from sync.crypto import b64e
+def test_x():
+    assert b64e(b"") == ""
