@@ -149,7 +149,7 @@ def _x25519_public(raw: bytes) -> X25519PublicKey:
     """Load a raw 32-byte X25519 public key; MalformedError if it is not one."""
     if len(raw) != KEY_LEN:
         raise MalformedError("X25519 public key must be 32 bytes")
-    return X25519PublicKey.from_public_bytes(raw)
+    return X25519PublicKey.from_public_bytes(bytes(raw))
 
 
 def _ed25519_public(raw: bytes) -> Ed25519PublicKey:
@@ -157,7 +157,7 @@ def _ed25519_public(raw: bytes) -> Ed25519PublicKey:
     if len(raw) != KEY_LEN:
         raise MalformedError("Ed25519 public key must be 32 bytes")
     try:
-        return Ed25519PublicKey.from_public_bytes(raw)
+        return Ed25519PublicKey.from_public_bytes(bytes(raw))
     except ValueError as exc:
         raise MalformedError("invalid Ed25519 public key") from exc
 

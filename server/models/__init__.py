@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from server.models.base import BaseModel, utcnow
 from server.models.changes import Change
+from server.models.device import CaptureSession, Device, EnrolmentCode
+from server.models.event import Event, QuarantinedRecord
 from server.models.operation import (
     CHECKPOINT_KINDS,
     OPERATION_STATUSES,
@@ -27,6 +29,11 @@ ALL_MODELS: list[type[BaseModel]] = [
     ApiToken,
     AuditEntry,
     Change,
+    Device,
+    EnrolmentCode,
+    CaptureSession,
+    Event,
+    QuarantinedRecord,
 ]
 
 __all__ = [
@@ -40,6 +47,11 @@ __all__ = [
     "Assignment",
     "AuditEntry",
     "BaseModel",
+    "CaptureSession",
+    "Device",
+    "EnrolmentCode",
+    "Event",
+    "QuarantinedRecord",
     "Change",
     "Checkpoint",
     "Group",

@@ -1,0 +1,1 @@
+"""Devices: enrolment with one-time codes, revocation, and authenticating their requests."""

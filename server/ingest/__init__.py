@@ -1,0 +1,1 @@
+"""Ingest: open pushed envelopes, validate them, and store each event exactly once."""

@@ -1,0 +1,70 @@
+"""Events as received from devices, and the quarantine for records that were not accepted."""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BlobField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    UUIDField,
+)
+
+from server.models.base import BaseModel, utcnow
+from server.models.device import Device
+from server.models.operation import Operation
+from server.models.staff import StaffUser
+
+
+class Event(BaseModel):
+    """An accepted event: immutable, exactly once per event id, decoded for reconciliation.
+
+    ``body`` is the canonical JSON the device sealed; ``envelope`` the sealed bytes as they
+    arrived, so authenticity can be re-checked at any time.
+    """
+
+    id = UUIDField(primary_key=True)
+    operation = ForeignKeyField(Operation, backref="events", on_delete="CASCADE")
+    device = ForeignKeyField(Device, backref="events", on_delete="CASCADE")
+    seq = BigIntegerField()
+    session = CharField(max_length=32)
+    kind = CharField(max_length=16)
+    person = UUIDField(null=True, index=True)
+    checkpoint = IntegerField(null=True)
+    group = IntegerField(null=True)
+    status = CharField(max_length=16, null=True)
+    method = CharField(max_length=16, null=True)
+    author = CharField(max_length=100, default="")
+    count = IntegerField(null=True)
+    ref = UUIDField(null=True)
+    captured_ms = BigIntegerField()
+    received_at = DateTimeField(default=utcnow, index=True)
+    # Implausible capture time: "future", "before_start" or "skew"; null when plausible.
+    time_flag = CharField(max_length=16, null=True)
+    content_hash = CharField(max_length=64)
+    body = TextField()
+    envelope = BlobField()
+
+    class Meta:
+        indexes = ((("device", "seq"), True), (("operation", "received_at"), False))
+
+
+class QuarantinedRecord(BaseModel):
+    """A record that was refused: kept for staff, never dropped, never merged silently."""
+
+    id = AutoField()
+    operation = ForeignKeyField(Operation, null=True, on_delete="SET NULL")
+    device = ForeignKeyField(Device, null=True, on_delete="SET NULL")
+    received_at = DateTimeField(default=utcnow, index=True)
+    reason = CharField(max_length=32)
+    message = TextField(default="")
+    event_id = UUIDField(null=True, index=True)
+    seq = BigIntegerField(null=True)
+    envelope = BlobField()
+    body = TextField(null=True)
+    released_at = DateTimeField(null=True)
+    released_by = ForeignKeyField(StaffUser, null=True, on_delete="SET NULL")

@@ -1,0 +1,1 @@
+"""Pull: what a device downloads to work offline, paged by server-assigned cursors."""
