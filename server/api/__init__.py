@@ -6,9 +6,12 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from server.api import health, operations, people, staff
+    from server.api import devices, health, operations, people, staff, sync
 
     app.register_blueprint(health.bp)
     app.register_blueprint(operations.bp, url_prefix="/api/v1")
     app.register_blueprint(people.bp, url_prefix="/api/v1")
     app.register_blueprint(staff.bp, url_prefix="/api/v1")
+    app.register_blueprint(__import__("server.api.rosters", fromlist=["bp"]).bp, url_prefix="/api/v1")
+    app.register_blueprint(devices.bp, url_prefix="/api/v1")
+    app.register_blueprint(sync.bp, url_prefix="/api/v1")
