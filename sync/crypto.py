@@ -1,6 +1,6 @@
 """Cryptographic wire layer of the sync protocol: session blobs, event envelopes, signatures, vault.
 
-Every byte layout here is specified in ``docs/protocol-crypto.md``; this module is its reference
+Every byte layout here is specified in ``docs/protocol.md (Part B)``; this module is its reference
 implementation. Only primitives that browsers' WebCrypto also offers are used: X25519, Ed25519,
 HKDF-SHA256 and AES-256-GCM (HPKE, RFC 9180 base mode, is built from those). The one exception is
 Argon2id for the on-device vault, which never crosses the wire.
@@ -53,7 +53,7 @@ __all__ = [
     "verify_request",
 ]
 
-# --- constants (see docs/protocol-crypto.md) -------------------------------------------------
+# --- constants (see docs/protocol.md (Part B)) -------------------------------------------------
 
 SESSION_MAGIC = b"MSS1"
 SESSION_INFO_LABEL = b"muster/session/v1"
@@ -450,7 +450,7 @@ def _ascii_field(value: str, name: str) -> bytes:
 def request_string_to_sign(
     method: str, path: str, device_id: uuid.UUID, timestamp_ms: int, body: bytes
 ) -> bytes:
-    """Build the bytes a device signs for one HTTP request (see docs/protocol-crypto.md)."""
+    """Build the bytes a device signs for one HTTP request (see docs/protocol.md (Part B))."""
     if timestamp_ms < 0:
         raise ValueError("timestamp must be non-negative")
     return b"\n".join(

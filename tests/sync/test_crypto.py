@@ -666,7 +666,7 @@ def build_vectors() -> dict[str, Any]:
     args = (method, path, DEVICE_ID, CREATED_MS, body)
     vault, vault_params = Vault.create("test vector passphrase", **LIGHT_ARGON2)
     return {
-        "description": "Muster crypto wire format v1 test vectors; see docs/protocol-crypto.md. "
+        "description": "Muster crypto wire format v1 test vectors; see docs/protocol.md (Part B). "
         "Synthetic data only. Keys are sha256('muster-test-vector/' + label).",
         "device": {
             "device_id": str(DEVICE_ID),
