@@ -53,6 +53,8 @@ class ErrorCode(StrEnum):
     DEVICE_REVOKED = "device_revoked"
     SIGNATURE_INVALID = "signature_invalid"
     CURSOR_RESET = "cursor_reset"
+    # Reconciliation
+    STALE_RESOLUTION = "stale_resolution"
     # Per-record answers inside a push
     ENVELOPE_MALFORMED = "envelope_malformed"
     ENVELOPE_UNAUTHENTIC = "envelope_unauthentic"
@@ -61,5 +63,3 @@ class ErrorCode(StrEnum):
     EVENT_INVALID = "event_invalid"
     EQUIVOCATION = "equivocation"
     WRONG_OPERATION = "wrong_operation"
-    TIME_IMPLAUSIBLE = "time_implausible"
-    SCHEMA_VERSION_UNSUPPORTED = "schema_version_unsupported"
