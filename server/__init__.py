@@ -1,7 +1,7 @@
 """Muster's sync server: the Flask application factory.
 
-    app = create_app()              # settings from instance/config.py and MUSTER_* variables
-    app = create_app({"DATABASE_URL": "sqlite:///test.db", ...})   # tests
+app = create_app()              # settings from instance/config.py and MUSTER_* variables
+app = create_app({"DATABASE_URL": "sqlite:///test.db", ...})   # tests
 """
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ _LOCK_KEY = 0x6368616E6765  # "change"
 def record(operation_id: int, entity: str, entity_ids: Iterable[str | int]) -> None:
     """Record that ``entity`` rows changed; call inside the transaction that changed them."""
     rows = [
-        {"operation": operation_id, "entity": entity, "entity_id": str(eid)}
-        for eid in entity_ids
+        {"operation": operation_id, "entity": entity, "entity_id": str(eid)} for eid in entity_ids
     ]
     if not rows:
         return

@@ -42,6 +42,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.DEVICE_REVOKED: 403,
     ErrorCode.SIGNATURE_INVALID: 401,
     ErrorCode.CURSOR_RESET: 409,
+    ErrorCode.STALE_RESOLUTION: 409,
 }
 
 _HTTP_CODES: dict[int, ErrorCode] = {
@@ -68,9 +69,7 @@ class MusterError(Exception):
 
     code: ErrorCode = ErrorCode.BAD_REQUEST
 
-    def __init__(
-        self, message: str, *, code: ErrorCode | None = None, details: Any = None
-    ) -> None:
+    def __init__(self, message: str, *, code: ErrorCode | None = None, details: Any = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code

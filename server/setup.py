@@ -27,15 +27,19 @@ def bootstrap(app: Flask) -> dict[str, Any]:
     app.secret_key = ring.flask_secret
     log.info(
         "instance ready",
-        extra={"migrations_applied": len(applied), "schema_version": version,
-               "keys_created": keys_created},
+        extra={
+            "migrations_applied": len(applied),
+            "schema_version": version,
+            "keys_created": keys_created,
+        },
     )
     return {
         "migrations_applied": applied,
         "schema_version": version,
         "keys_created": keys_created,
-        "first_admin": None if first is None else {"username": first[0].username,
-                                                  "password": first[1]},
+        "first_admin": None
+        if first is None
+        else {"username": first[0].username, "password": first[1]},
     }
 
 

@@ -15,8 +15,9 @@ from sync.device import Device
 from sync.errors import InvalidEvent, NotFound, Offline, ServerRefused, SyncError
 from sync.events import CHECKIN_STATUSES, FLAGS, METHODS, SEXES
 
-DEFAULT_STORE = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / \
-    "muster" / "device.db"
+DEFAULT_STORE = (
+    Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "muster" / "device.db"
+)
 
 
 class Ctx:
@@ -62,16 +63,24 @@ def _run(func: Callable[[], None], ctx: Ctx) -> None:
 
 def _fail(ctx: Ctx, code: str, message: str, details: Any) -> None:
     if ctx.as_json:
-        click.echo(json.dumps({"error": {"code": code, "message": message,
-                                         "details": details or {}}}, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {"error": {"code": code, "message": message, "details": details or {}}},
+                ensure_ascii=False,
+            )
+        )
     else:
         click.echo(f"Error ({code}): {message}", err=True)
     sys.exit(1)
 
 
 @click.group()
-@click.option("--store", type=click.Path(path_type=Path), default=None,
-              help=f"Device database (env MUSTER_STORE; default {DEFAULT_STORE}).")
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Device database (env MUSTER_STORE; default {DEFAULT_STORE}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @click.pass_context
 def main(click_ctx: click.Context, store: Path | None, as_json: bool) -> None:
@@ -102,19 +111,26 @@ def enrol(ctx: Ctx, server_url: str, code: str, author: str, label: str) -> None
     """
 
     def go() -> None:
-        device = Device.enrol(ctx.store, server_url, code, passphrase=ctx.passphrase(True),
-                              author=author, label=label)
+        device = Device.enrol(
+            ctx.store, server_url, code, passphrase=ctx.passphrase(True), author=author, label=label
+        )
         ctx._device = device
         try:
             report = device.pull()
             pulled = report.pulled_people
         except Offline:
             pulled = -1
-        ctx.emit({"device_id": str(device.device_id), "operation": device.operation,
-                  "people": pulled},
-                 lambda d: f"Enrolled device {d['device_id']} into '{d['operation']['name']}'. "
-                 + (f"{d['people']} people pulled." if d["people"] >= 0
-                    else "Roster pull failed; run 'muster sync' when online."))
+        ctx.emit(
+            {"device_id": str(device.device_id), "operation": device.operation, "people": pulled},
+            lambda d: (
+                f"Enrolled device {d['device_id']} into '{d['operation']['name']}'. "
+                + (
+                    f"{d['people']} people pulled."
+                    if d["people"] >= 0
+                    else "Roster pull failed; run 'muster sync' when online."
+                )
+            ),
+        )
 
     _run(go, ctx)
 
@@ -131,9 +147,17 @@ def find(ctx: Ctx, query: str, limit: int) -> None:
 
     def go() -> None:
         hits = ctx.device().find(query, limit)
-        ctx.emit(hits, lambda d: "\n".join(
-            f"{p['id']}  {p.get('full_name', '')}  {' / '.join(p.get('alternate_names') or [])}"
-            f"  {p.get('document_number') or ''}" for p in d) or "No match.")
+        ctx.emit(
+            hits,
+            lambda d: (
+                "\n".join(
+                    f"{p['id']}  {p.get('full_name', '')}  {' / '.join(p.get('alternate_names') or [])}"
+                    f"  {p.get('document_number') or ''}"
+                    for p in d
+                )
+                or "No match."
+            ),
+        )
 
     _run(go, ctx)
 
@@ -167,21 +191,25 @@ def _group_id(device: Device, ref: str) -> int:
 
 
 def _recorded(ctx: Ctx, kind: str, event_id: Any, extra: dict[str, Any] | None = None) -> None:
-    ctx.emit({"recorded": kind, "event_id": str(event_id), **(extra or {})},
-             lambda d: f"Recorded {kind} ({d['event_id']}). Saved on this device; "
-             "it will be sent at the next sync.")
+    ctx.emit(
+        {"recorded": kind, "event_id": str(event_id), **(extra or {})},
+        lambda d: (
+            f"Recorded {kind} ({d['event_id']}). Saved on this device; "
+            "it will be sent at the next sync."
+        ),
+    )
 
 
 @main.command()
 @click.argument("person")
 @click.option("--checkpoint", required=True, help="Checkpoint id or name.")
-@click.option("--status", type=click.Choice(CHECKIN_STATUSES), default="present",
-              show_default=True)
+@click.option("--status", type=click.Choice(CHECKIN_STATUSES), default="present", show_default=True)
 @click.option("--method", type=click.Choice(METHODS), default="search", show_default=True)
 @click.option("--note", default=None)
 @pass_ctx
-def checkin(ctx: Ctx, person: str, checkpoint: str, status: str, method: str,
-            note: str | None) -> None:
+def checkin(
+    ctx: Ctx, person: str, checkpoint: str, status: str, method: str, note: str | None
+) -> None:
     """Check a person in at a checkpoint (PERSON: id, scanned code, or a unique search).
 
     Example: muster checkin 3f2a... --checkpoint "Medyka crossing" --status crossed
@@ -189,8 +217,13 @@ def checkin(ctx: Ctx, person: str, checkpoint: str, status: str, method: str,
 
     def go() -> None:
         d = ctx.device()
-        eid = d.checkin(_person_id(d, person), checkpoint=_checkpoint_id(d, checkpoint),
-                        status=status, method=method, note=note)
+        eid = d.checkin(
+            _person_id(d, person),
+            checkpoint=_checkpoint_id(d, checkpoint),
+            status=status,
+            method=method,
+            note=note,
+        )
         _recorded(ctx, "check-in", eid)
 
     _run(go, ctx)
@@ -209,10 +242,20 @@ def checkin(ctx: Ctx, person: str, checkpoint: str, status: str, method: str,
 @click.option("--group", default=None, help="Group id or name to join.")
 @click.option("--note", default=None)
 @pass_ctx
-def walkin(ctx: Ctx, full_name: str, alternate_names: tuple[str, ...], checkpoint: str,
-           sex: str | None, birth_date: str | None, nationality: str | None,
-           document_type: str | None, document_number: str | None, phone: str | None,
-           group: str | None, note: str | None) -> None:
+def walkin(
+    ctx: Ctx,
+    full_name: str,
+    alternate_names: tuple[str, ...],
+    checkpoint: str,
+    sex: str | None,
+    birth_date: str | None,
+    nationality: str | None,
+    document_type: str | None,
+    document_number: str | None,
+    phone: str | None,
+    group: str | None,
+    note: str | None,
+) -> None:
     """Register a person who is on no roster.
 
     Example: muster walkin --name "Li Na" --alt-name 李娜 --doc G7654321 --checkpoint 2
@@ -221,9 +264,14 @@ def walkin(ctx: Ctx, full_name: str, alternate_names: tuple[str, ...], checkpoin
     def go() -> None:
         d = ctx.device()
         details: dict[str, Any] = {"full_name": full_name}
-        for key, value in (("sex", sex), ("birth_date", birth_date),
-                           ("nationality", nationality), ("document_type", document_type),
-                           ("document_number", document_number), ("phone", phone)):
+        for key, value in (
+            ("sex", sex),
+            ("birth_date", birth_date),
+            ("nationality", nationality),
+            ("document_type", document_type),
+            ("document_number", document_number),
+            ("phone", phone),
+        ):
             if value:
                 details[key] = value
         if alternate_names:
@@ -250,8 +298,12 @@ def headcount(ctx: Ctx, checkpoint: str, group: str, count: int, note: str | Non
 
     def go() -> None:
         d = ctx.device()
-        eid = d.headcount(checkpoint=_checkpoint_id(d, checkpoint), group=_group_id(d, group),
-                          count=count, note=note)
+        eid = d.headcount(
+            checkpoint=_checkpoint_id(d, checkpoint),
+            group=_group_id(d, group),
+            count=count,
+            note=note,
+        )
         _recorded(ctx, "headcount", eid)
 
     _run(go, ctx)
@@ -263,8 +315,7 @@ def headcount(ctx: Ctx, checkpoint: str, group: str, count: int, note: str | Non
 @click.option("--checkpoint", default=None, help="Checkpoint id or name.")
 @click.option("--note", default=None)
 @pass_ctx
-def flag(ctx: Ctx, person: str, flag_kind: str, checkpoint: str | None,
-         note: str | None) -> None:
+def flag(ctx: Ctx, person: str, flag_kind: str, checkpoint: str | None, note: str | None) -> None:
     """Flag a person: needs medical help, injured, vulnerable, lost documents, other.
 
     Example: muster flag 3f2a... --flag medical --note "asthma, needs inhaler"
@@ -319,11 +370,15 @@ def sync(ctx: Ctx) -> None:
                     state["done"] = done
 
                 report = d.sync(progress=progress)
-        ctx.emit(report.as_dict(), lambda r: (
-            f"Sent {r['accepted']} new, {r['duplicate']} already held, "
-            f"{r['rejected']} rejected; {r['still_queued']} still queued; "
-            f"{r['pulled_people']} people updated."
-            + (f"\nOffline: {r['error']}. Everything stays queued." if r["offline"] else "")))
+        ctx.emit(
+            report.as_dict(),
+            lambda r: (
+                f"Sent {r['accepted']} new, {r['duplicate']} already held, "
+                f"{r['rejected']} rejected; {r['still_queued']} still queued; "
+                f"{r['pulled_people']} people updated."
+                + (f"\nOffline: {r['error']}. Everything stays queued." if r["offline"] else "")
+            ),
+        )
         if report.offline:
             sys.exit(2)
 
@@ -345,13 +400,17 @@ def status(ctx: Ctx) -> None:
 
         def human(s: dict[str, Any]) -> str:
             c = s["counts"]
-            lines = [f"Device {s['device_id']} in '{s['operation']['name']}'"
-                     + (" (REVOKED)" if s["revoked"] else ""),
-                     f"Queued {c['queued']}, sent {c['sent']}, rejected {c['rejected']}; "
-                     f"{s['people']} people in the local roster.",
-                     f"Last sync: {s['last_sync'] or 'never'}"]
-            lines += [f"  rejected #{r['seq']} {r['kind']}: {r['code']} {r['message']}"
-                      for r in s["rejected"]]
+            lines = [
+                f"Device {s['device_id']} in '{s['operation']['name']}'"
+                + (" (REVOKED)" if s["revoked"] else ""),
+                f"Queued {c['queued']}, sent {c['sent']}, rejected {c['rejected']}; "
+                f"{s['people']} people in the local roster.",
+                f"Last sync: {s['last_sync'] or 'never'}",
+            ]
+            lines += [
+                f"  rejected #{r['seq']} {r['kind']}: {r['code']} {r['message']}"
+                for r in s["rejected"]
+            ]
             return "\n".join(lines)
 
         ctx.emit(data, human)
@@ -370,10 +429,17 @@ def outbox(ctx: Ctx, state: str | None) -> None:
 
     def go() -> None:
         items = ctx.device().outbox(state)
-        ctx.emit(items, lambda d: "\n".join(
-            f"#{r['seq']:<6} {r['kind']:<10} {r['state']:<9} {r['event_id']}"
-            + (f"  {r['code']}: {r['message']}" if r["code"] else "") for r in d)
-            or "Nothing recorded yet.")
+        ctx.emit(
+            items,
+            lambda d: (
+                "\n".join(
+                    f"#{r['seq']:<6} {r['kind']:<10} {r['state']:<9} {r['event_id']}"
+                    + (f"  {r['code']}: {r['message']}" if r["code"] else "")
+                    for r in d
+                )
+                or "Nothing recorded yet."
+            ),
+        )
 
     _run(go, ctx)
 
@@ -389,10 +455,16 @@ def checkpoints(ctx: Ctx) -> None:
     def go() -> None:
         d = ctx.device()
         data = {"checkpoints": d.entities("checkpoint"), "groups": d.entities("group")}
-        ctx.emit(data, lambda x: "\n".join(
-            [f"checkpoint {c['id']}: {c['name']} ({c['kind']})" for c in x["checkpoints"]]
-            + [f"group {g['id']}: {g['name']} (expected {g['expected_size']})"
-               for g in x["groups"]]))
+        ctx.emit(
+            data,
+            lambda x: "\n".join(
+                [f"checkpoint {c['id']}: {c['name']} ({c['kind']})" for c in x["checkpoints"]]
+                + [
+                    f"group {g['id']}: {g['name']} (expected {g['expected_size']})"
+                    for g in x["groups"]
+                ]
+            ),
+        )
 
     _run(go, ctx)
 

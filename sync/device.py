@@ -1,9 +1,9 @@
 """A field device: capture events offline, keep them durable and sealed, sync when possible.
 
-    device = Device.enrol("field.db", "https://muster.example", "ABCD-EFGH-JK",
-                          passphrase="...", author="olena")
-    device.checkin(person_id, checkpoint=3, status="boarded", method="search")
-    device.sync()            # push what is queued, pull roster changes
+device = Device.enrol("field.db", "https://muster.example", "ABCD-EFGH-JK",
+                      passphrase="...", author="olena")
+device.checkin(person_id, checkpoint=3, status="boarded", method="search")
+device.sync()            # push what is queued, pull roster changes
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from sync.events import EVENT_SCHEMA_VERSION, canonical_bytes, validate_body
 from sync.messages import ACCEPTED, DUPLICATE, REJECTED
 from sync.protocol import ErrorCode
 from sync.search import RosterIndex
-from sync.store import QUEUED, REJECTED as STATE_REJECTED, SENT, Store
+from sync.store import QUEUED, SENT, Store
+from sync.store import REJECTED as STATE_REJECTED
 from sync.transport import Transport
 
 #: Rotate the in-memory capture session after this many records or seconds.
@@ -118,13 +119,18 @@ class Device:
         keys = DeviceKeys.generate()
         vault, params = Vault.create(passphrase, **(vault_params or {}))
         anonymous = transport or Transport(server_url)
-        answer = anonymous.call("POST", "/sync/enrol", {
-            "code": code,
-            "signing_key": b64e(keys.signing_public_raw),
-            "encryption_key": b64e(keys.encryption_public_raw),
-            "label": label,
-            "clock": now_ms(),
-        }, compress=False)
+        answer = anonymous.call(
+            "POST",
+            "/sync/enrol",
+            {
+                "code": code,
+                "signing_key": b64e(keys.signing_public_raw),
+                "encryption_key": b64e(keys.encryption_public_raw),
+                "label": label,
+                "clock": now_ms(),
+            },
+            compress=False,
+        )
         with store.atomic():
             store.put("vault", params)
             store.put_bytes("device_keys", vault.encrypt(keys.to_bytes(), b"muster/device-keys"))
@@ -144,8 +150,9 @@ class Device:
         return cls(store, vault, transport=device_transport)
 
     @classmethod
-    def open(cls, path: str | Path, passphrase: str, *,
-             transport: Transport | None = None) -> Device:
+    def open(
+        cls, path: str | Path, passphrase: str, *, transport: Transport | None = None
+    ) -> Device:
         """Unlock an enrolled store with its passphrase."""
         if not Path(path).exists():
             raise NotEnrolled("No device store here; enrol first.")
@@ -166,32 +173,66 @@ class Device:
         self.transport.close()
 
     # Capture ---------------------------------------------------------------------------
-    def checkin(self, person: str | uuid.UUID, *, checkpoint: int, status: str = "present",
-                method: str = "search", note: str | None = None) -> uuid.UUID:
+    def checkin(
+        self,
+        person: str | uuid.UUID,
+        *,
+        checkpoint: int,
+        status: str = "present",
+        method: str = "search",
+        note: str | None = None,
+    ) -> uuid.UUID:
         """Record that a person was seen at a checkpoint; durable before it returns."""
-        return self._capture("checkin", person=str(person), checkpoint=checkpoint,
-                             status=status, method=method, note=note)
+        return self._capture(
+            "checkin",
+            person=str(person),
+            checkpoint=checkpoint,
+            status=status,
+            method=method,
+            note=note,
+        )
 
-    def walkin(self, details: dict[str, Any], *, checkpoint: int, note: str | None = None,
-               method: str = "walk-in") -> uuid.UUID:
+    def walkin(
+        self,
+        details: dict[str, Any],
+        *,
+        checkpoint: int,
+        note: str | None = None,
+        method: str = "walk-in",
+    ) -> uuid.UUID:
         """Register a person on no roster; returns the new person's id."""
         person_id = uuid.uuid4()
-        self._capture("walkin", person=str(person_id), checkpoint=checkpoint,
-                      details=details, note=note, method=method,
-                      _local_person={**details, "id": str(person_id), "source": "walk-in"})
+        self._capture(
+            "walkin",
+            person=str(person_id),
+            checkpoint=checkpoint,
+            details=details,
+            note=note,
+            method=method,
+            _local_person={**details, "id": str(person_id), "source": "walk-in"},
+        )
         return person_id
 
-    def headcount(self, *, checkpoint: int, group: int, count: int,
-                  note: str | None = None) -> uuid.UUID:
+    def headcount(
+        self, *, checkpoint: int, group: int, count: int, note: str | None = None
+    ) -> uuid.UUID:
         """Record a counted number of people of a group at a checkpoint (no names)."""
-        return self._capture("headcount", checkpoint=checkpoint, group=group, count=count,
-                             note=note)
+        return self._capture(
+            "headcount", checkpoint=checkpoint, group=group, count=count, note=note
+        )
 
-    def flag(self, person: str | uuid.UUID, *, flag: str, checkpoint: int | None = None,
-             note: str | None = None) -> uuid.UUID:
+    def flag(
+        self,
+        person: str | uuid.UUID,
+        *,
+        flag: str,
+        checkpoint: int | None = None,
+        note: str | None = None,
+    ) -> uuid.UUID:
         """Flag a person (needs medical help, injured, ...)."""
-        return self._capture("flag", person=str(person), flag=flag, checkpoint=checkpoint,
-                             note=note)
+        return self._capture(
+            "flag", person=str(person), flag=flag, checkpoint=checkpoint, note=note
+        )
 
     def void(self, event_id: str | uuid.UUID, *, note: str | None = None) -> uuid.UUID:
         """Retract one of this device's earlier events (a new event; nothing is edited)."""
@@ -200,16 +241,24 @@ class Device:
             raise NotFound("This device recorded no event with that id.")
         return self._capture("void", ref=ref, note=note)
 
-    def _capture(self, kind: str, _local_person: dict[str, Any] | None = None,
-                 **fields: Any) -> uuid.UUID:
+    def _capture(
+        self, kind: str, _local_person: dict[str, Any] | None = None, **fields: Any
+    ) -> uuid.UUID:
         body = {k: v for k, v in fields.items() if v is not None}
-        body.update(v=EVENT_SCHEMA_VERSION, kind=kind, op=self.operation["id"], at=now_ms(),
-                    author=self.author)
+        body.update(
+            v=EVENT_SCHEMA_VERSION,
+            kind=kind,
+            op=self.operation["id"],
+            at=now_ms(),
+            author=self.author,
+        )
         try:
             validate_body(body)
         except ValidationError as exc:
-            raise InvalidEvent("The event does not validate; nothing was recorded.",
-                               exc.messages if isinstance(exc.messages, dict) else {}) from exc
+            raise InvalidEvent(
+                "The event does not validate; nothing was recorded.",
+                exc.messages if isinstance(exc.messages, dict) else {},
+            ) from exc
         event_id = uuid.uuid4()
         session = self._current_session()
         m = self.store.m
@@ -217,11 +266,17 @@ class Device:
             with self.store.atomic():
                 seq = int(self.store.get("next_seq", 1))
                 envelope = session.seal(event_id, seq, canonical_bytes(body))
-                m.Session.insert(id=session.session_id.hex(), blob=session.blob) \
-                    .on_conflict_ignore().execute()
-                m.Outbox.insert(seq=seq, event_id=str(event_id),
-                                session_id=session.session_id.hex(), kind=kind,
-                                captured_ms=body["at"], envelope=envelope).execute()
+                m.Session.insert(
+                    id=session.session_id.hex(), blob=session.blob
+                ).on_conflict_ignore().execute()
+                m.Outbox.insert(
+                    seq=seq,
+                    event_id=str(event_id),
+                    session_id=session.session_id.hex(),
+                    kind=kind,
+                    captured_ms=body["at"],
+                    envelope=envelope,
+                ).execute()
                 self.store.put("next_seq", seq + 1)
                 if _local_person is not None:
                     self._cache_entities("person", [_local_person])
@@ -233,14 +288,17 @@ class Device:
         return event_id
 
     def _current_session(self) -> SealingSession:
-        expired = (self._session_count >= SESSION_MAX_RECORDS
-                   or time.monotonic() - self._session_started > SESSION_MAX_SECONDS)
+        expired = (
+            self._session_count >= SESSION_MAX_RECORDS
+            or time.monotonic() - self._session_started > SESSION_MAX_SECONDS
+        )
         if self._session is None or self._session.discarded or expired:
             self._end_session()
             kid = self.store.get("current_kid")
             key = next(k for k in self.store.get("server_keys") if k["kid"] == kid)
-            self._session = SealingSession.start(self.device_id, self.keys, kid,
-                                                 b64d(key["public_key"]), now_ms())
+            self._session = SealingSession.start(
+                self.device_id, self.keys, kid, b64d(key["public_key"]), now_ms()
+            )
             self._session_count = 0
             self._session_started = time.monotonic()
         return self._session
@@ -253,9 +311,14 @@ class Device:
     # Roster ----------------------------------------------------------------------------
     def _cache_entities(self, entity: str, items: list[dict[str, Any]]) -> None:
         rows = [
-            {"id": f"{entity}:{item['id']}", "entity": entity,
-             "data": self.vault.encrypt(json.dumps(item, ensure_ascii=False).encode(),
-                                        f"muster/roster/{entity}:{item['id']}".encode())}
+            {
+                "id": f"{entity}:{item['id']}",
+                "entity": entity,
+                "data": self.vault.encrypt(
+                    json.dumps(item, ensure_ascii=False).encode(),
+                    f"muster/roster/{entity}:{item['id']}".encode(),
+                ),
+            }
             for item in items
         ]
         for start in range(0, len(rows), 500):
@@ -291,29 +354,47 @@ class Device:
         return found
 
     # Sync ------------------------------------------------------------------------------
-    def sync(self, *, progress: Progress | None = None, max_attempts: int = 6,
-             base_delay: float = 0.5, max_delay: float = 30.0) -> SyncReport:
+    def sync(
+        self,
+        *,
+        progress: Progress | None = None,
+        max_attempts: int = 6,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+    ) -> SyncReport:
         """Push everything queued, then pull roster changes; survive cuts and retry with backoff."""
         report = SyncReport()
         try:
-            self.push(report, progress=progress, max_attempts=max_attempts,
-                      base_delay=base_delay, max_delay=max_delay)
-            self.pull(report, max_attempts=max_attempts, base_delay=base_delay,
-                      max_delay=max_delay)
+            self.push(
+                report,
+                progress=progress,
+                max_attempts=max_attempts,
+                base_delay=base_delay,
+                max_delay=max_delay,
+            )
+            self.pull(report, max_attempts=max_attempts, base_delay=base_delay, max_delay=max_delay)
         except Offline as exc:
             report.offline, report.error = True, str(exc)
         finally:
             report.still_queued = self.queued_count()
-            self.store.put("last_sync", {"at": now_ms(), "offline": report.offline,
-                                         "error": report.error})
+            self.store.put(
+                "last_sync", {"at": now_ms(), "offline": report.offline, "error": report.error}
+            )
         return report
 
     def queued_count(self) -> int:
         m = self.store.m
         return int(m.Outbox.select().where(m.Outbox.state == QUEUED).count())
 
-    def push(self, report: SyncReport | None = None, *, progress: Progress | None = None,
-             max_attempts: int = 6, base_delay: float = 0.5, max_delay: float = 30.0) -> SyncReport:
+    def push(
+        self,
+        report: SyncReport | None = None,
+        *,
+        progress: Progress | None = None,
+        max_attempts: int = 6,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+    ) -> SyncReport:
         """Send queued envelopes in bounded batches; mark each only on an answer naming it."""
         report = report or SyncReport()
         m = self.store.m
@@ -324,9 +405,12 @@ class Device:
         done = failures = passes = 0
         after_seq = 0
         while True:
-            entries = list(m.Outbox.select().where((m.Outbox.state == QUEUED)
-                                                   & (m.Outbox.seq > after_seq))
-                           .order_by(m.Outbox.seq).limit(batch_size))
+            entries = list(
+                m.Outbox.select()
+                .where((m.Outbox.state == QUEUED) & (m.Outbox.seq > after_seq))
+                .order_by(m.Outbox.seq)
+                .limit(batch_size)
+            )
             if not entries:
                 # One pass over the queue is done; records told to retry get more passes.
                 if self.queued_count() == 0 or passes >= max_attempts:
@@ -337,10 +421,15 @@ class Device:
                 continue
             entries = _fit(entries, limit_bytes)
             sessions = {e.session_id for e in entries}
-            blobs = [b64e(bytes(s.blob)) for s in m.Session.select()
-                     .where(m.Session.id.in_(list(sessions)))]
-            body = {"clock": now_ms(), "sessions": blobs,
-                    "envelopes": [b64e(bytes(e.envelope)) for e in entries]}
+            blobs = [
+                b64e(bytes(s.blob))
+                for s in m.Session.select().where(m.Session.id.in_(list(sessions)))
+            ]
+            body = {
+                "clock": now_ms(),
+                "sessions": blobs,
+                "envelopes": [b64e(bytes(e.envelope)) for e in entries],
+            }
             report.attempts += 1
             try:
                 answer = self.transport.call("POST", "/sync/push", body)
@@ -378,30 +467,42 @@ class Device:
         with self.store.atomic():
             for i, entry in enumerate(entries):
                 answer = by_index.get(i)
-                if answer is None or answer.get("id") not in (None, entry.event_id) or (
-                    answer.get("id") is None and answer.get("status") != REJECTED
+                if (
+                    answer is None
+                    or answer.get("id") not in (None, entry.event_id)
+                    or (answer.get("id") is None and answer.get("status") != REJECTED)
                 ):
                     counts["unanswered"] += 1
                     continue
                 status = answer.get("status")
                 if status in (ACCEPTED, DUPLICATE):
-                    m.Outbox.update(state=SENT, answered_ms=stamp, code=None, message=None) \
-                        .where(m.Outbox.seq == entry.seq).execute()
+                    m.Outbox.update(state=SENT, answered_ms=stamp, code=None, message=None).where(
+                        m.Outbox.seq == entry.seq
+                    ).execute()
                     counts[status] += 1
                 elif status == REJECTED:
-                    m.Outbox.update(state=STATE_REJECTED, answered_ms=stamp,
-                                    code=str(answer.get("code", ""))[:40],
-                                    message=str(answer.get("message", ""))[:500]) \
-                        .where(m.Outbox.seq == entry.seq).execute()
+                    m.Outbox.update(
+                        state=STATE_REJECTED,
+                        answered_ms=stamp,
+                        code=str(answer.get("code", ""))[:40],
+                        message=str(answer.get("message", ""))[:500],
+                    ).where(m.Outbox.seq == entry.seq).execute()
                     counts[REJECTED] += 1
                 else:
-                    m.Outbox.update(attempts=m.Outbox.attempts + 1) \
-                        .where(m.Outbox.seq == entry.seq).execute()
+                    m.Outbox.update(attempts=m.Outbox.attempts + 1).where(
+                        m.Outbox.seq == entry.seq
+                    ).execute()
                     counts["retry"] += 1
         return counts
 
-    def pull(self, report: SyncReport | None = None, *, max_attempts: int = 6,
-             base_delay: float = 0.5, max_delay: float = 30.0) -> SyncReport:
+    def pull(
+        self,
+        report: SyncReport | None = None,
+        *,
+        max_attempts: int = 6,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+    ) -> SyncReport:
         """Download roster changes page by page; the cursor moves with the data it covers."""
         report = report or SyncReport()
         failures = 0
@@ -423,8 +524,7 @@ class Device:
                     raise
                 _backoff(failures, base_delay, max_delay)
                 continue
-            page = json.loads(open_from_server(self.keys, self.device_id,
-                                               b64d(answer["sealed"])))
+            page = json.loads(open_from_server(self.keys, self.device_id, b64d(answer["sealed"])))
             with self.store.atomic():
                 self._cache_entities("checkpoint", page["checkpoints"])
                 self._cache_entities("group", page["groups"])
@@ -441,12 +541,20 @@ class Device:
     def status(self) -> dict[str, Any]:
         """Queued, sent and rejected counts, rejected records with reasons, last sync, cursor."""
         m = self.store.m
-        counts = {s: int(m.Outbox.select().where(m.Outbox.state == s).count())
-                  for s in (QUEUED, SENT, STATE_REJECTED)}
+        counts = {
+            s: int(m.Outbox.select().where(m.Outbox.state == s).count())
+            for s in (QUEUED, SENT, STATE_REJECTED)
+        }
         rejected = [
-            {"event_id": r.event_id, "seq": r.seq, "kind": r.kind, "code": r.code,
-             "message": r.message}
-            for r in m.Outbox.select().where(m.Outbox.state == STATE_REJECTED)
+            {
+                "event_id": r.event_id,
+                "seq": r.seq,
+                "kind": r.kind,
+                "code": r.code,
+                "message": r.message,
+            }
+            for r in m.Outbox.select()
+            .where(m.Outbox.state == STATE_REJECTED)
             .order_by(m.Outbox.seq)
         ]
         return {
@@ -466,14 +574,24 @@ class Device:
         query = m.Outbox.select().order_by(m.Outbox.seq)
         if state:
             query = query.where(m.Outbox.state == state)
-        return [{"seq": r.seq, "event_id": r.event_id, "kind": r.kind,
-                 "captured_ms": r.captured_ms, "state": r.state, "code": r.code,
-                 "message": r.message} for r in query]
+        return [
+            {
+                "seq": r.seq,
+                "event_id": r.event_id,
+                "kind": r.kind,
+                "captured_ms": r.captured_ms,
+                "state": r.state,
+                "code": r.code,
+                "message": r.message,
+            }
+            for r in query
+        ]
 
 
 def _fit(entries: list[Any], limit_bytes: int) -> list[Any]:
     """Keep a prefix of ``entries`` whose encoded size stays under ``limit_bytes``."""
-    out, size = [], 0
+    out: list[Any] = []
+    size = 0
     for e in entries:
         size += len(e.envelope) * 4 // 3 + 4
         if out and size > limit_bytes:

@@ -1,15 +1,15 @@
 """The device package's exceptions: one root, a small tree.
 
-    SyncError
-    ├── NotEnrolled          the store has no enrolment yet
-    ├── WrongPassphrase      the passphrase does not open the store
-    ├── NotFound             no such person, checkpoint, group or event locally
-    ├── InvalidEvent         the event would not validate (nothing was recorded)
-    └── ServerRefused        the server answered with an error body
-        ├── ProtocolMismatch  app and server speak different protocol versions
-        ├── DeviceRevoked     this device was revoked by an administrator
-        └── EnrolmentRefused  the enrolment code is unknown, used or expired
-    Offline                  no connection (or only errors worth retrying) right now
+SyncError
+├── NotEnrolled          the store has no enrolment yet
+├── WrongPassphrase      the passphrase does not open the store
+├── NotFound             no such person, checkpoint, group or event locally
+├── InvalidEvent         the event would not validate (nothing was recorded)
+└── ServerRefused        the server answered with an error body
+    ├── ProtocolMismatch  app and server speak different protocol versions
+    ├── DeviceRevoked     this device was revoked by an administrator
+    └── EnrolmentRefused  the enrolment code is unknown, used or expired
+Offline                  no connection (or only errors worth retrying) right now
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ class WalkInPersonSchema(Schema):
     full_name = fields.Str(required=True, validate=validate.Length(min=1, max=300))
     given_name = fields.Str(validate=validate.Length(max=200))
     family_name = fields.Str(validate=validate.Length(max=200))
-    alternate_names = fields.List(fields.Str(validate=validate.Length(max=300)),
-                                  validate=validate.Length(max=10))
+    alternate_names = fields.List(
+        fields.Str(validate=validate.Length(max=300)), validate=validate.Length(max=10)
+    )
     sex = fields.Str(validate=validate.OneOf(SEXES))
     birth_date = fields.Date()
     age = fields.Int(validate=validate.Range(min=0, max=130))
@@ -42,7 +43,9 @@ class WalkInPersonSchema(Schema):
     document_type = fields.Str(validate=validate.Length(max=32))
     document_number = fields.Str(validate=validate.Length(max=64))
     phone = fields.Str(validate=validate.Length(max=64))
-    tags = fields.List(fields.Str(validate=validate.Length(max=32)), validate=validate.Length(max=10))
+    tags = fields.List(
+        fields.Str(validate=validate.Length(max=32)), validate=validate.Length(max=10)
+    )
     group = fields.Int(validate=validate.Range(min=1))
 
 

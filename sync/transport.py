@@ -77,8 +77,9 @@ class Transport:
                 self.keys, method, full_path, self.device_id, now, raw
             )
         try:
-            resp = self.client.request(method, self.base_url + full_path, content=raw,
-                                       headers=headers)
+            resp = self.client.request(
+                method, self.base_url + full_path, content=raw, headers=headers
+            )
         except httpx.HTTPError as exc:
             raise Offline(f"No connection to the server ({type(exc).__name__}).") from exc
         return self._answer(resp)

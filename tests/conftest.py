@@ -159,10 +159,14 @@ class LiveServer:
         }
 
     def start(self) -> LiveServer:
-        log = open(self.output, "a")
+        log = open(self.output, "a")  # noqa: SIM115 - the child process writes to it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
-            cwd=REPO, env=self.env(), stdout=log, stderr=subprocess.STDOUT, text=True,
+            cwd=REPO,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.wait_ready()
         return self

@@ -30,11 +30,15 @@ class RevokeSchema(StrictSchema):
 
 def device_as_dict(d: Device) -> dict[str, Any]:
     return {
-        "id": str(d.id), "label": d.label, "operation_id": d.operation_id,
+        "id": str(d.id),
+        "label": d.label,
+        "operation_id": d.operation_id,
         "enrolled_at": d.enrolled_at.isoformat() + "Z",
         "revoked_at": d.revoked_at.isoformat() + "Z" if d.revoked_at else None,
         "last_seen_at": d.last_seen_at.isoformat() + "Z" if d.last_seen_at else None,
-        "skew_ms": d.skew_ms, "high_seq": d.high_seq, "contiguous_seq": d.contiguous_seq,
+        "skew_ms": d.skew_ms,
+        "high_seq": d.high_seq,
+        "contiguous_seq": d.contiguous_seq,
         "gaps": gaps(d),
     }
 
@@ -53,10 +57,15 @@ def create_enrolment(op_id: int) -> tuple[dict[str, Any], int]:
     op = operation_for(current_staff(), op_id, "admin")
     data = load_json(EnrolmentCreateSchema())
     ttl = data["ttl_minutes"] or current_app.config["ENROLMENT_TTL_MINUTES"]
-    code, row = enrolment.create_code(op, ttl_minutes=ttl, actor=current_staff(),
-                                      label=data["label"])
-    return {"code": code, "expires_at": row.expires_at.isoformat() + "Z",
-            "operation_id": op.id, "qr_svg": qr_svg(code)}, 201
+    code, row = enrolment.create_code(
+        op, ttl_minutes=ttl, actor=current_staff(), label=data["label"]
+    )
+    return {
+        "code": code,
+        "expires_at": row.expires_at.isoformat() + "Z",
+        "operation_id": op.id,
+        "qr_svg": qr_svg(code),
+    }, 201
 
 
 @bp.get("/operations/<int:op_id>/devices")
@@ -72,8 +81,9 @@ def list_devices(op_id: int) -> dict[str, Any]:
 def revoke_device(op_id: int, device_id: uuid.UUID) -> dict[str, Any]:
     op = operation_for(current_staff(), op_id, "admin")
     data = load_json(RevokeSchema())
-    device = enrolment.revoke(enrolment.find_device(op, device_id), actor=current_staff(),
-                              reason=data["reason"])
+    device = enrolment.revoke(
+        enrolment.find_device(op, device_id), actor=current_staff(), reason=data["reason"]
+    )
     return device_as_dict(device)
 
 
@@ -84,10 +94,16 @@ def list_quarantine(op_id: int) -> dict[str, Any]:
     limit, offset = paging()
     query = QuarantinedRecord.select().where(QuarantinedRecord.operation == op)
     items = [
-        {"id": q.id, "device_id": str(q.device_id) if q.device_id else None,
-         "received_at": q.received_at.isoformat() + "Z", "reason": q.reason,
-         "message": q.message, "event_id": str(q.event_id) if q.event_id else None,
-         "seq": q.seq, "released_at": q.released_at.isoformat() + "Z" if q.released_at else None}
+        {
+            "id": q.id,
+            "device_id": str(q.device_id) if q.device_id else None,
+            "received_at": q.received_at.isoformat() + "Z",
+            "reason": q.reason,
+            "message": q.message,
+            "event_id": str(q.event_id) if q.event_id else None,
+            "seq": q.seq,
+            "released_at": q.released_at.isoformat() + "Z" if q.released_at else None,
+        }
         for q in query.order_by(QuarantinedRecord.id).limit(limit).offset(offset)
     ]
     return {"items": items, "total": query.count()}

@@ -8,9 +8,9 @@ from flask import Blueprint
 
 from server.api.util import load_json
 from server.auth.access import current_staff, operation_for, require_staff
+from server.models import Checkpoint, Group
 from server.operations import service
 from server.operations.schemas import CheckpointSchema, GroupSchema, OperationSchema
-from server.models import Checkpoint, Group
 
 bp = Blueprint("operations", __name__)
 operation_schema = OperationSchema()

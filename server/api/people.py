@@ -26,8 +26,7 @@ def list_people(op_id: int) -> dict[str, Any]:
     total = query.count()
     rows = list(query.limit(limit).offset(offset))
     schema = person_schema_for(staff.role)
-    return {"items": schema.dump(rows, many=True), "total": total, "limit": limit,
-            "offset": offset}
+    return {"items": schema.dump(rows, many=True), "total": total, "limit": limit, "offset": offset}
 
 
 @bp.get("/operations/<int:op_id>/people/<uuid:person_id>")

@@ -24,9 +24,7 @@ class LoginSchema(StrictSchema):
 
 
 class StaffCreateSchema(StrictSchema):
-    username = fields.Str(
-        required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-    )
+    username = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9._-]{1,63}$"))
     display_name = fields.Str(load_default="", validate=validate.Length(max=200))
     role = fields.Str(required=True, validate=validate.OneOf(ROLES))
     password = fields.Str(load_only=True, validate=validate.Length(min=12, max=1024))
@@ -50,11 +48,16 @@ def create_token() -> tuple[dict[str, Any], int]:
     """Exchange a username and password for a bearer token."""
     data = load_json(LoginSchema())
     secret, row = service.login(
-        data["username"], data["password"],
-        ttl_hours=float(current_app.config["TOKEN_TTL_HOURS"]), label=data["label"],
+        data["username"],
+        data["password"],
+        ttl_hours=float(current_app.config["TOKEN_TTL_HOURS"]),
+        label=data["label"],
     )
-    return {"token": secret, "expires_at": row.expires_at.isoformat() + "Z",
-            "staff": staff_schema.dump(row.staff)}, 201
+    return {
+        "token": secret,
+        "expires_at": row.expires_at.isoformat() + "Z",
+        "staff": staff_schema.dump(row.staff),
+    }, 201
 
 
 @bp.delete("/tokens/current")
@@ -70,15 +73,13 @@ def revoke_current_token() -> tuple[str, int]:
 @require_staff()
 def me() -> dict[str, Any]:
     staff = current_staff()
-    return {**staff_schema.dump(staff),
-            "operations": [a.operation_id for a in staff.assignments]}
+    return {**staff_schema.dump(staff), "operations": [a.operation_id for a in staff.assignments]}
 
 
 @bp.get("/staff")
 @require_staff("admin")
 def list_staff() -> dict[str, Any]:
-    return {"items": staff_schema.dump(list(StaffUser.select().order_by(StaffUser.id)),
-                                       many=True)}
+    return {"items": staff_schema.dump(list(StaffUser.select().order_by(StaffUser.id)), many=True)}
 
 
 @bp.post("/staff")
@@ -88,8 +89,11 @@ def create_staff() -> tuple[dict[str, Any], int]:
     data = load_json(StaffCreateSchema())
     ops = [operation_for(admin, op_id, "admin") for op_id in data["operations"]]
     user, generated = service.create_staff(
-        data["username"], role=data["role"], display_name=data["display_name"],
-        password=data.get("password"), actor=f"staff:{admin.id}",
+        data["username"],
+        role=data["role"],
+        display_name=data["display_name"],
+        password=data.get("password"),
+        actor=f"staff:{admin.id}",
     )
     for op in ops:
         service.assign(user, op, actor=f"staff:{admin.id}")

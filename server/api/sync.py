@@ -62,16 +62,21 @@ def _json_of(raw: bytes) -> Any:
             decoder = zlib.decompressobj(wbits=31)
             data = decoder.decompress(raw, limit + 1)
             if len(data) > limit or decoder.unconsumed_tail:
-                raise MusterError("The batch is too large; send fewer records.",
-                                  code=ErrorCode.PAYLOAD_TOO_LARGE,
-                                  details={"max_bytes": limit})
+                raise MusterError(
+                    "The batch is too large; send fewer records.",
+                    code=ErrorCode.PAYLOAD_TOO_LARGE,
+                    details={"max_bytes": limit},
+                )
         except (zlib.error, gzip.BadGzipFile) as exc:
             raise MusterError("The body is not valid gzip.", code=ErrorCode.BAD_REQUEST) from exc
     else:
         data = raw
     if len(data) > limit:
-        raise MusterError("The batch is too large; send fewer records.",
-                          code=ErrorCode.PAYLOAD_TOO_LARGE, details={"max_bytes": limit})
+        raise MusterError(
+            "The batch is too large; send fewer records.",
+            code=ErrorCode.PAYLOAD_TOO_LARGE,
+            details={"max_bytes": limit},
+        )
     try:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -86,19 +91,26 @@ def enrol() -> tuple[Response, int]:
     device = enrolment.enrol(data, server_time_ms=_now_ms())
     ring = get_keyring()
     op = device.operation
-    return jsonify({
-        "device_id": str(device.id),
-        "operation": {"id": op.id, "name": op.name, "timezone": op.timezone,
-                      "starts_at": op.starts_at.isoformat() + "Z", "status": op.status},
-        "server_keys": ring.public_keys(),
-        "current_kid": ring.current_kid,
-        "settings": {
-            "push_max_records": current_app.config["PUSH_MAX_RECORDS"],
-            "push_max_bytes": current_app.config["PUSH_MAX_BYTES"],
-            "pull_page_size": current_app.config["PULL_PAGE_SIZE"],
-        },
-        "server_time": _now_ms(),
-    }), 201
+    return jsonify(
+        {
+            "device_id": str(device.id),
+            "operation": {
+                "id": op.id,
+                "name": op.name,
+                "timezone": op.timezone,
+                "starts_at": op.starts_at.isoformat() + "Z",
+                "status": op.status,
+            },
+            "server_keys": ring.public_keys(),
+            "current_kid": ring.current_kid,
+            "settings": {
+                "push_max_records": current_app.config["PUSH_MAX_RECORDS"],
+                "push_max_bytes": current_app.config["PUSH_MAX_BYTES"],
+                "pull_page_size": current_app.config["PULL_PAGE_SIZE"],
+            },
+            "server_time": _now_ms(),
+        }
+    ), 201
 
 
 def _device(raw: bytes) -> Device:
@@ -116,17 +128,26 @@ def push() -> Response:
         envelopes = body.get("envelopes") if isinstance(body, dict) else None
         if isinstance(envelopes, list):
             kept = ingest.quarantine_all(
-                device, [e for e in envelopes if isinstance(e, str)][:10000],
-                ErrorCode.DEVICE_REVOKED, "Sent by a revoked device.")
+                device,
+                [e for e in envelopes if isinstance(e, str)][:10000],
+                ErrorCode.DEVICE_REVOKED,
+                "Sent by a revoked device.",
+            )
         else:
             kept = 0
-        raise MusterError("This device has been revoked; its records are kept for staff.",
-                          code=ErrorCode.DEVICE_REVOKED, details={"quarantined": kept})
+        raise MusterError(
+            "This device has been revoked; its records are kept for staff.",
+            code=ErrorCode.DEVICE_REVOKED,
+            details={"quarantined": kept},
+        )
     data = push_schema.load(body)
     max_records = int(current_app.config["PUSH_MAX_RECORDS"])
     if len(data["envelopes"]) > max_records:
-        raise MusterError("Too many records in one batch; halve it.",
-                          code=ErrorCode.PAYLOAD_TOO_LARGE, details={"max_records": max_records})
+        raise MusterError(
+            "Too many records in one batch; halve it.",
+            code=ErrorCode.PAYLOAD_TOO_LARGE,
+            details={"max_records": max_records},
+        )
     server_ms = _now_ms()
     ring = get_keyring()
     resolver = SessionResolver(device, ring, _session_cache())
@@ -140,13 +161,15 @@ def push() -> Response:
         skew_bound_ms=int(current_app.config["CLOCK_SKEW_BOUND_SECONDS"]) * 1000,
     )
     results = ingest.ingest(ctx, resolver, data["envelopes"])
-    return jsonify({
-        "results": [r.as_dict() for r in results],
-        "server_time": _now_ms(),
-        "high_seq": device.high_seq,
-        "contiguous_seq": device.contiguous_seq,
-        "current_kid": ring.current_kid,
-    })
+    return jsonify(
+        {
+            "results": [r.as_dict() for r in results],
+            "server_time": _now_ms(),
+            "high_seq": device.high_seq,
+            "contiguous_seq": device.contiguous_seq,
+            "current_kid": ring.current_kid,
+        }
+    )
 
 
 @bp.get("/sync/pull")
@@ -167,8 +190,14 @@ def pull() -> Response:
     result["page"]["current_kid"] = ring.current_kid
     plaintext = json.dumps(result["page"], ensure_ascii=False, separators=(",", ":")).encode()
     sealed = seal_to_device(bytes(device.encryption_key), device.id, plaintext)
-    Device.update(last_seen_at=ingest.utcnow(),
-                  skew_ms=requests.device_clock(request) - _now_ms()).where(
-        Device.id == device.id).execute()
-    return jsonify({"cursor": result["cursor"], "more": result["more"],
-                    "sealed": b64e(sealed), "server_time": _now_ms()})
+    Device.update(
+        last_seen_at=ingest.utcnow(), skew_ms=requests.device_clock(request) - _now_ms()
+    ).where(Device.id == device.id).execute()
+    return jsonify(
+        {
+            "cursor": result["cursor"],
+            "more": result["more"],
+            "sealed": b64e(sealed),
+            "server_time": _now_ms(),
+        }
+    )

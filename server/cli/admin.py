@@ -32,10 +32,15 @@ def keys_show(as_json: bool) -> None:
         "session_keys": ring.public_keys(),
         "report_signing_public_key": b64e(ring.report_signing.public_key().public_bytes_raw()),
     }
-    emit(data, as_json, lambda d: "\n".join(
-        [f"current: {d['current_kid']}"]
-        + [f"  {k['kid']}: {k['public_key']}" for k in d["session_keys"]]
-        + [f"report signing: {d['report_signing_public_key']}"]))
+    emit(
+        data,
+        as_json,
+        lambda d: "\n".join(
+            [f"current: {d['current_kid']}"]
+            + [f"  {k['kid']}: {k['public_key']}" for k in d["session_keys"]]
+            + [f"report signing: {d['report_signing_public_key']}"]
+        ),
+    )
 
 
 @keys.command("rotate")

@@ -28,8 +28,9 @@ def device() -> None:
 @json_option
 @with_appcontext
 @command_errors
-def device_code(operation_ref: str, label: str, minutes: int | None, qr: bool,
-                as_json: bool) -> None:
+def device_code(
+    operation_ref: str, label: str, minutes: int | None, qr: bool, as_json: bool
+) -> None:
     """Make a one-time enrolment code (single use, expiring) for one device.
 
     Example: muster-server device code --operation 1 --label "Medyka phone 2" --qr
@@ -59,10 +60,19 @@ def device_list(operation_ref: str, as_json: bool) -> None:
     require_initialised()
     op = get_operation(operation_ref)
     items = [device_as_dict(d) for d in Device.select().where(Device.operation == op)]
-    emit(items, as_json, lambda d: "\n".join(
-        f"{x['id']}  {x['label'] or '-':<20} seen {x['last_seen_at'] or 'never'}  "
-        f"seq {x['contiguous_seq']}/{x['high_seq']}  gaps {x['gaps']}"
-        + ("  REVOKED" if x["revoked_at"] else "") for x in d) or "No devices yet.")
+    emit(
+        items,
+        as_json,
+        lambda d: (
+            "\n".join(
+                f"{x['id']}  {x['label'] or '-':<20} seen {x['last_seen_at'] or 'never'}  "
+                f"seq {x['contiguous_seq']}/{x['high_seq']}  gaps {x['gaps']}"
+                + ("  REVOKED" if x["revoked_at"] else "")
+                for x in d
+            )
+            or "No devices yet."
+        ),
+    )
 
 
 @device.command("revoke")

@@ -24,7 +24,9 @@ def operation() -> None:
 @click.argument("name")
 @click.option("--timezone", default="UTC", show_default=True, help="IANA zone, e.g. Europe/Kyiv.")
 @click.option("--starts-at", default=None, help="ISO 8601 start time (default: now).")
-@click.option("--report-cutoff", default="21:00", show_default=True, help="Nightly cut-off, HH:MM local.")
+@click.option(
+    "--report-cutoff", default="21:00", show_default=True, help="Nightly cut-off, HH:MM local."
+)
 @json_option
 @with_appcontext
 @command_errors
@@ -54,9 +56,14 @@ def operation_list(as_json: bool) -> None:
     """
     require_initialised()
     items = operation_schema.dump(service.list_operations(None), many=True)
-    emit(items, as_json, lambda d: "\n".join(
-        f"{o['id']:>4}  {o['status']:<8} {o['timezone']:<16} {o['name']}" for o in d
-    ) or "No operations yet.")
+    emit(
+        items,
+        as_json,
+        lambda d: (
+            "\n".join(f"{o['id']:>4}  {o['status']:<8} {o['timezone']:<16} {o['name']}" for o in d)
+            or "No operations yet."
+        ),
+    )
 
 
 @operation.command("close")
@@ -94,7 +101,9 @@ def checkpoint_add(operation_ref: str, name: str, kind: str, as_json: bool) -> N
     """
     require_initialised()
     op = service.get_operation(operation_ref)
-    cp = service.add_checkpoint(op, CheckpointSchema().load({"name": name, "kind": kind}), actor=None)
+    cp = service.add_checkpoint(
+        op, CheckpointSchema().load({"name": name, "kind": kind}), actor=None
+    )
     emit(CheckpointSchema().dump(cp), as_json, lambda d: f"Added checkpoint {d['id']}: {d['name']}")
 
 
@@ -112,8 +121,14 @@ def checkpoint_list(operation_ref: str, as_json: bool) -> None:
     op = service.get_operation(operation_ref)
     rows = Checkpoint.select().where(Checkpoint.operation == op).order_by(Checkpoint.id)
     items = CheckpointSchema().dump(list(rows), many=True)
-    emit(items, as_json, lambda d: "\n".join(
-        f"{c['id']:>4}  {c['kind']:<10} {c['name']}" for c in d) or "No checkpoints yet.")
+    emit(
+        items,
+        as_json,
+        lambda d: (
+            "\n".join(f"{c['id']:>4}  {c['kind']:<10} {c['name']}" for c in d)
+            or "No checkpoints yet."
+        ),
+    )
 
 
 @click.group()
@@ -160,6 +175,14 @@ def group_list(operation_ref: str, as_json: bool) -> None:
     require_initialised()
     op = service.get_operation(operation_ref)
     items = [service.group_as_dict(g) for g in Group.select().where(Group.operation == op)]
-    emit(items, as_json, lambda d: "\n".join(
-        f"{g['id']:>4}  expected {g['expected_size']:>5}  {g['name']}  route {g['route']}"
-        for g in d) or "No groups yet.")
+    emit(
+        items,
+        as_json,
+        lambda d: (
+            "\n".join(
+                f"{g['id']:>4}  expected {g['expected_size']:>5}  {g['name']}  route {g['route']}"
+                for g in d
+            )
+            or "No groups yet."
+        ),
+    )

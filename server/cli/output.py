@@ -35,8 +35,12 @@ def command_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             database.connect(reuse_if_open=True)
             return func(*args, **kwargs)
         except ValidationError as exc:
-            _fail(ErrorCode.VALIDATION_FAILED, "The input did not validate.",
-                  {"fields": exc.messages}, bool(kwargs.get("as_json")))
+            _fail(
+                ErrorCode.VALIDATION_FAILED,
+                "The input did not validate.",
+                {"fields": exc.messages},
+                bool(kwargs.get("as_json")),
+            )
         except MusterError as exc:
             _fail(exc.code, exc.message, exc.details, bool(kwargs.get("as_json")))
 
@@ -51,7 +55,6 @@ def _fail(code: ErrorCode, message: str, details: Any, as_json: bool) -> None:
         if details:
             click.echo(json.dumps(details, indent=2, ensure_ascii=False), err=True)
     sys.exit(1)
-
 
 
 def require_initialised() -> None:

@@ -67,9 +67,15 @@ def serve_command(host: str, port: int, threads: int) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     _report_bootstrap(bootstrap(app), False)
     click.echo(f"Serving Muster on http://{host}:{port}  (health: /healthz)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="muster",
-                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"] * 2,
-                   _quiet=True)
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="muster",
+        max_request_body_size=app.config["MAX_CONTENT_LENGTH"] * 2,
+        _quiet=True,
+    )
 
 
 @click.command("status")
@@ -87,6 +93,14 @@ def status_command(as_json: bool) -> None:
             "latest_version": migrations.latest_version(),
             "migrations": migrations.status(database.obj),
         }
-    emit(data, as_json, lambda d: "\n".join(
-        [f"database: {d['database']}", f"schema: {d['schema_version']} of {d['latest_version']}"]
-        + [f"  {m['name']}: {m['applied'] or 'pending'}" for m in d["migrations"]]))
+    emit(
+        data,
+        as_json,
+        lambda d: "\n".join(
+            [
+                f"database: {d['database']}",
+                f"schema: {d['schema_version']} of {d['latest_version']}",
+            ]
+            + [f"  {m['name']}: {m['applied'] or 'pending'}" for m in d["migrations"]]
+        ),
+    )

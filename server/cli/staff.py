@@ -19,8 +19,14 @@ def staff() -> None:
 
 
 def _row(u: StaffUser) -> dict:
-    return {"id": u.id, "username": u.username, "display_name": u.display_name, "role": u.role,
-            "active": u.is_active, "operations": [a.operation_id for a in u.assignments]}
+    return {
+        "id": u.id,
+        "username": u.username,
+        "display_name": u.display_name,
+        "role": u.role,
+        "active": u.is_active,
+        "operations": [a.operation_id for a in u.assignments],
+    }
 
 
 @staff.command("add")
@@ -31,8 +37,9 @@ def _row(u: StaffUser) -> dict:
 @json_option
 @with_appcontext
 @command_errors
-def staff_add(username: str, role: str, display_name: str, operations: tuple[str, ...],
-              as_json: bool) -> None:
+def staff_add(
+    username: str, role: str, display_name: str, operations: tuple[str, ...], as_json: bool
+) -> None:
     """Create a staff account with a generated one-time password.
 
     Example: muster-server staff add olena --role coordinator --operation 1
@@ -43,8 +50,14 @@ def staff_add(username: str, role: str, display_name: str, operations: tuple[str
     for op in ops:
         service.assign(user, op)
     data = {**_row(StaffUser.get_by_id(user.id)), "one_time_password": password}
-    emit(data, as_json, lambda d: f"Created {d['role']} '{d['username']}'. "
-         f"One-time password (shown once): {d['one_time_password']}")
+    emit(
+        data,
+        as_json,
+        lambda d: (
+            f"Created {d['role']} '{d['username']}'. "
+            f"One-time password (shown once): {d['one_time_password']}"
+        ),
+    )
 
 
 @staff.command("list")
@@ -58,9 +71,15 @@ def staff_list(as_json: bool) -> None:
     """
     require_initialised()
     items = [_row(u) for u in StaffUser.select().order_by(StaffUser.id)]
-    emit(items, as_json, lambda d: "\n".join(
-        f"{u['id']:>4}  {u['role']:<12} {'active' if u['active'] else 'disabled':<9}"
-        f" {u['username']}  operations {u['operations']}" for u in d))
+    emit(
+        items,
+        as_json,
+        lambda d: "\n".join(
+            f"{u['id']:>4}  {u['role']:<12} {'active' if u['active'] else 'disabled':<9}"
+            f" {u['username']}  operations {u['operations']}"
+            for u in d
+        ),
+    )
 
 
 @staff.command("assign")
@@ -78,7 +97,11 @@ def staff_assign(username: str, operation_ref: str, remove: bool, as_json: bool)
     require_initialised()
     user, op = service.find_staff(username), get_operation(operation_ref)
     (service.unassign if remove else service.assign)(user, op)
-    emit(_row(StaffUser.get_by_id(user.id)), as_json, lambda d: f"Operations of {d['username']}: {d['operations']}")
+    emit(
+        _row(StaffUser.get_by_id(user.id)),
+        as_json,
+        lambda d: f"Operations of {d['username']}: {d['operations']}",
+    )
 
 
 @staff.command("role")
@@ -95,7 +118,11 @@ def staff_role(username: str, role: str, as_json: bool) -> None:
     require_initialised()
     user = service.find_staff(username)
     service.set_role(user, role)
-    emit(_row(StaffUser.get_by_id(user.id)), as_json, lambda d: f"{d['username']} is now {d['role']}.")
+    emit(
+        _row(StaffUser.get_by_id(user.id)),
+        as_json,
+        lambda d: f"{d['username']} is now {d['role']}.",
+    )
 
 
 @staff.command("disable")
@@ -112,8 +139,11 @@ def staff_disable(username: str, enable: bool, as_json: bool) -> None:
     require_initialised()
     user = service.find_staff(username)
     service.set_active(user, enable)
-    emit(_row(StaffUser.get_by_id(user.id)), as_json,
-         lambda d: f"{d['username']} is {'active' if d['active'] else 'disabled'}.")
+    emit(
+        _row(StaffUser.get_by_id(user.id)),
+        as_json,
+        lambda d: f"{d['username']} is {'active' if d['active'] else 'disabled'}.",
+    )
 
 
 @staff.command("password")
@@ -147,5 +177,8 @@ def staff_token(username: str, hours: float | None, label: str, as_json: bool) -
     user = service.find_staff(username)
     ttl = hours if hours is not None else float(current_app.config["TOKEN_TTL_HOURS"])
     secret, row = tokens.issue(user, ttl_hours=ttl, label=label)
-    emit({"token": secret, "expires_at": row.expires_at.isoformat() + "Z"}, as_json,
-         lambda d: f"Token (shown once): {d['token']}\nExpires: {d['expires_at']}")
+    emit(
+        {"token": secret, "expires_at": row.expires_at.isoformat() + "Z"},
+        as_json,
+        lambda d: f"Token (shown once): {d['token']}\nExpires: {d['expires_at']}",
+    )

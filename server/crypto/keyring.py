@@ -48,8 +48,11 @@ class Keyring:
 
         order = [self.current_kid] + sorted(k for k in self.hpke if k != self.current_kid)
         return [
-            {"kid": kid, "alg": "X25519-HKDF-SHA256-AES256GCM", "public_key": b64e(
-                self.hpke[kid].public_key().public_bytes_raw())}
+            {
+                "kid": kid,
+                "alg": "X25519-HKDF-SHA256-AES256GCM",
+                "public_key": b64e(self.hpke[kid].public_key().public_bytes_raw()),
+            }
             for kid in order
         ]
 
@@ -66,7 +69,9 @@ def ensure(directory: str | os.PathLike[str]) -> tuple[Keyring, bool]:
         _write_private(path / "current", kid.encode())
         created = True
     if not (path / "report-signing.key").exists():
-        _write_private(path / "report-signing.key", Ed25519PrivateKey.generate().private_bytes_raw())
+        _write_private(
+            path / "report-signing.key", Ed25519PrivateKey.generate().private_bytes_raw()
+        )
         created = True
     if not (path / "flask-secret.key").exists():
         _write_private(path / "flask-secret.key", secrets.token_bytes(32))

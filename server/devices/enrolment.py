@@ -25,7 +25,7 @@ CODE_LENGTH = 10  # 50 bits: out of reach of guessing within a code's lifetime a
 def normalise_code(code: str) -> str:
     """Upper-case, drop separators and map look-alikes, so 'abcd-efgh-jk' equals 'ABCDEFGHJK'."""
     text = code.upper().replace("-", "").replace(" ", "")
-    return text.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return text.translate(str.maketrans("OIL", "011"))
 
 
 def _hash(code: str) -> str:
@@ -52,8 +52,9 @@ def create_code(
             created_by=actor,
             expires_at=utcnow() + dt.timedelta(minutes=ttl_minutes),
         )
-        audit.record(_actor(actor), "enrolment.create", operation=op.id,
-                     target=f"enrolment:{row.id}")
+        audit.record(
+            _actor(actor), "enrolment.create", operation=op.id, target=f"enrolment:{row.id}"
+        )
     return format_code(raw), row
 
 
@@ -94,10 +95,16 @@ def enrol(data: dict[str, Any], *, server_time_ms: int) -> Device:
             .execute()
         )
         if spent != 1:
-            raise MusterError("This enrolment code was just used.",
-                              code=ErrorCode.ENROLMENT_CODE_INVALID)
-        audit.record("device", "device.enrol", operation=row.operation_id,
-                     target=f"device:{device.id}", details={"enrolment": row.id})
+            raise MusterError(
+                "This enrolment code was just used.", code=ErrorCode.ENROLMENT_CODE_INVALID
+            )
+        audit.record(
+            "device",
+            "device.enrol",
+            operation=row.operation_id,
+            target=f"device:{device.id}",
+            details={"enrolment": row.id},
+        )
     return device
 
 
@@ -107,8 +114,13 @@ def revoke(device: Device, *, actor: StaffUser | None, reason: str = "") -> Devi
         Device.update(revoked_at=utcnow()).where(
             (Device.id == device.id) & Device.revoked_at.is_null()
         ).execute()
-        audit.record(_actor(actor), "device.revoke", operation=device.operation_id,
-                     target=f"device:{device.id}", reason=reason)
+        audit.record(
+            _actor(actor),
+            "device.revoke",
+            operation=device.operation_id,
+            target=f"device:{device.id}",
+            reason=reason,
+        )
     return Device.get_by_id(device.id)
 
 

@@ -36,8 +36,10 @@ def check_protocol(request: Request) -> int:
     raise MusterError(
         f"Protocol version {raw or 'missing'} is not supported. {action}",
         code=ErrorCode.PROTOCOL_VERSION_UNSUPPORTED,
-        details={"supported": {"min": MIN_PROTOCOL_VERSION, "max": PROTOCOL_VERSION},
-                 "header": HEADER_PROTOCOL},
+        details={
+            "supported": {"min": MIN_PROTOCOL_VERSION, "max": PROTOCOL_VERSION},
+            "header": HEADER_PROTOCOL,
+        },
     )
 
 
@@ -62,12 +64,18 @@ def authenticate(request: Request, body: bytes) -> Device:
         raise MusterError("This device is not enrolled.", code=ErrorCode.DEVICE_UNKNOWN)
     try:
         verify_request(
-            bytes(device.signing_key), request.headers.get(HEADER_SIGNATURE, ""),
-            request.method, signed_path(request), device_id, timestamp, body,
+            bytes(device.signing_key),
+            request.headers.get(HEADER_SIGNATURE, ""),
+            request.method,
+            signed_path(request),
+            device_id,
+            timestamp,
+            body,
         )
     except CryptoError as exc:
-        raise MusterError("The request signature does not verify.",
-                          code=ErrorCode.SIGNATURE_INVALID) from exc
+        raise MusterError(
+            "The request signature does not verify.", code=ErrorCode.SIGNATURE_INVALID
+        ) from exc
     return device
 
 

@@ -11,6 +11,8 @@ from server.models.operation import Operation
 class Change(BaseModel):
     """A change to a checkpoint, group, person or resolution. Its id is the pull cursor."""
 
+    operation_id: int
+
     id = BigAutoField()
     operation = ForeignKeyField(Operation, on_delete="CASCADE")
     entity = CharField(max_length=16)

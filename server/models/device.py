@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from peewee import (
     AutoField,
     BigIntegerField,
@@ -19,6 +21,9 @@ from server.models.staff import StaffUser
 
 class Device(BaseModel):
     """A phone or laptop enrolled into one operation, identified by its own key pair."""
+
+    operation_id: int
+    enrolled_by_id: int | None
 
     id = UUIDField(primary_key=True)
     operation = ForeignKeyField(Operation, backref="devices", on_delete="CASCADE")
@@ -39,6 +44,10 @@ class Device(BaseModel):
 class EnrolmentCode(BaseModel):
     """A short one-time code that lets one device enrol into one operation."""
 
+    operation_id: int
+    created_by_id: int | None
+    device_id: uuid.UUID | None
+
     id = AutoField()
     operation = ForeignKeyField(Operation, on_delete="CASCADE")
     code_hash = CharField(max_length=64, unique=True)
@@ -52,6 +61,8 @@ class EnrolmentCode(BaseModel):
 
 class CaptureSession(BaseModel):
     """A device's sealed session key, kept so stored envelopes can be re-verified later."""
+
+    device_id: uuid.UUID
 
     id = CharField(max_length=32, primary_key=True)  # session id, hex
     device = ForeignKeyField(Device, backref="sessions", on_delete="CASCADE")

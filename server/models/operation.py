@@ -34,6 +34,8 @@ class Operation(BaseModel):
 class Checkpoint(BaseModel):
     """A named place on routes: assembly point, station, border crossing, reception..."""
 
+    operation_id: int
+
     id = AutoField()
     operation = ForeignKeyField(Operation, backref="checkpoints", on_delete="CASCADE")
     name = CharField(max_length=200)
@@ -46,6 +48,8 @@ class Checkpoint(BaseModel):
 
 class Group(BaseModel):
     """People travelling together under a leader, with a planned route and expected size."""
+
+    operation_id: int
 
     id = AutoField()
     operation = ForeignKeyField(Operation, backref="groups", on_delete="CASCADE")
@@ -62,6 +66,9 @@ class Group(BaseModel):
 
 class RouteStop(BaseModel):
     """One checkpoint of a group's planned route, in order (position 1 is the start)."""
+
+    group_id: int
+    checkpoint_id: int
 
     id = AutoField()
     group = ForeignKeyField(Group, backref="route", on_delete="CASCADE")

@@ -22,6 +22,9 @@ SEXES = ("female", "male", "other", "unknown")
 class Person(BaseModel):
     """A person Muster must account for. ``document_number`` and ``phone`` are sensitive."""
 
+    operation_id: int
+    group_id: int | None
+
     id = UUIDField(primary_key=True)
     operation = ForeignKeyField(Operation, backref="people", on_delete="CASCADE")
     group = ForeignKeyField(Group, backref="people", null=True, on_delete="SET NULL")

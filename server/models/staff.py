@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from peewee import (
     AutoField,
     BooleanField,
@@ -21,6 +23,9 @@ ROLES = ("viewer", "coordinator", "admin")
 class StaffUser(BaseModel):
     """A staff member. Sees only the operations they are assigned to."""
 
+    assignments: Any  # backref
+    tokens: Any  # backref
+
     id = AutoField()
     username = CharField(max_length=64, unique=True)
     display_name = CharField(max_length=200, default="")
@@ -34,6 +39,9 @@ class StaffUser(BaseModel):
 class Assignment(BaseModel):
     """Gives a staff member access to one operation."""
 
+    staff_id: int
+    operation_id: int
+
     id = AutoField()
     staff = ForeignKeyField(StaffUser, backref="assignments", on_delete="CASCADE")
     operation = ForeignKeyField(Operation, backref="assignments", on_delete="CASCADE")
@@ -45,6 +53,8 @@ class Assignment(BaseModel):
 
 class ApiToken(BaseModel):
     """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    staff_id: int
 
     id = AutoField()
     staff = ForeignKeyField(StaffUser, backref="tokens", on_delete="CASCADE")
@@ -58,6 +68,8 @@ class ApiToken(BaseModel):
 
 class AuditEntry(BaseModel):
     """Who did what, when. Details hold ids and counts, never personal data."""
+
+    operation_id: int | None
 
     id = AutoField()
     at = DateTimeField(default=utcnow, index=True)

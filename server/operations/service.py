@@ -37,16 +37,16 @@ def create_operation(data: dict[str, Any], *, actor: StaffUser | None) -> Operat
         )
         if actor is not None:
             Assignment.create(staff=actor, operation=op)
-        audit.record(_actor(actor), "operation.create", operation=op.id, target=f"operation:{op.id}")
+        audit.record(
+            _actor(actor), "operation.create", operation=op.id, target=f"operation:{op.id}"
+        )
     return op
 
 
 def close_operation(op: Operation, *, actor: StaffUser | None, reason: str = "") -> Operation:
     """Mark an operation closed (its data stays until the retention purge)."""
     with write_transaction():
-        Operation.update(status="closed", closed_at=utcnow()).where(
-            Operation.id == op.id
-        ).execute()
+        Operation.update(status="closed", closed_at=utcnow()).where(Operation.id == op.id).execute()
         audit.record(_actor(actor), "operation.close", operation=op.id, reason=reason)
     return Operation.get_by_id(op.id)
 
@@ -77,9 +77,13 @@ def add_checkpoint(op: Operation, data: dict[str, Any], *, actor: StaffUser | No
         try:
             cp = Checkpoint.create(operation=op, name=data["name"], kind=data["kind"])
         except IntegrityError as exc:
-            raise Conflict("A checkpoint with this name exists.", details={"field": "name"}) from exc
+            raise Conflict(
+                "A checkpoint with this name exists.", details={"field": "name"}
+            ) from exc
         changelog.record(op.id, "checkpoint", [cp.id])
-        audit.record(_actor(actor), "checkpoint.create", operation=op.id, target=f"checkpoint:{cp.id}")
+        audit.record(
+            _actor(actor), "checkpoint.create", operation=op.id, target=f"checkpoint:{cp.id}"
+        )
     return cp
 
 

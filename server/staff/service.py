@@ -87,9 +87,9 @@ def set_active(user: StaffUser, active: bool, *, actor: str = "cli") -> None:
 
 def set_password(user: StaffUser, password: str, *, actor: str = "cli") -> None:
     with write_transaction():
-        StaffUser.update(
-            password_hash=hash_password(password), must_change_password=False
-        ).where(StaffUser.id == user.id).execute()
+        StaffUser.update(password_hash=hash_password(password), must_change_password=False).where(
+            StaffUser.id == user.id
+        ).execute()
         audit.record(actor, "staff.password", target=f"staff:{user.id}")
 
 

@@ -83,16 +83,22 @@ def test_validation_errors_name_each_field(
     assert set(err["details"]["fields"]) == {"name", "timezone", "colour"}
 
 
-def test_non_json_body_is_refused_with_415(client: FlaskClient, admin_headers: dict[str, str]) -> None:
+def test_non_json_body_is_refused_with_415(
+    client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
     resp = client.post("/api/v1/operations", data="name=x", headers=admin_headers)
     assert resp.status_code == 415
     assert resp.get_json()["error"]["code"] == "unsupported_media_type"
 
 
-def test_oversized_body_is_refused_with_413(client: FlaskClient, admin_headers: dict[str, str]) -> None:
+def test_oversized_body_is_refused_with_413(
+    client: FlaskClient, admin_headers: dict[str, str]
+) -> None:
     big = "x" * (9 * 1024 * 1024)
     resp = client.post(
-        "/api/v1/operations", data=big, headers={**admin_headers, "Content-Type": "application/json"}
+        "/api/v1/operations",
+        data=big,
+        headers={**admin_headers, "Content-Type": "application/json"},
     )
     assert resp.status_code == 413
     assert resp.get_json()["error"]["code"] == "payload_too_large"

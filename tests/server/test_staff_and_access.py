@@ -13,10 +13,14 @@ from server.models import ApiToken, AuditEntry, utcnow
 from tests.conftest import login
 
 
-def _staff(client: FlaskClient, headers: dict[str, str], username: str, role: str,
-           operations: list[int]) -> dict[str, Any]:
-    resp = client.post("/api/v1/staff", headers=headers,
-                       json={"username": username, "role": role, "operations": operations})
+def _staff(
+    client: FlaskClient, headers: dict[str, str], username: str, role: str, operations: list[int]
+) -> dict[str, Any]:
+    resp = client.post(
+        "/api/v1/staff",
+        headers=headers,
+        json={"username": username, "role": role, "operations": operations},
+    )
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()
 
@@ -29,7 +33,9 @@ def test_password_hashes_verify_only_the_right_password() -> None:
     assert not verify_password("x", "garbage")
 
 
-def test_wrong_password_and_unknown_user_get_the_same_answer(client: FlaskClient, app: Flask) -> None:
+def test_wrong_password_and_unknown_user_get_the_same_answer(
+    client: FlaskClient, app: Flask
+) -> None:
     a = client.post("/api/v1/tokens", json={"username": "admin", "password": "wrong"})
     b = client.post("/api/v1/tokens", json={"username": "nobody", "password": "wrong"})
     assert a.status_code == b.status_code == 401
@@ -46,15 +52,21 @@ def test_requests_without_a_token_are_refused(client: FlaskClient) -> None:
 def test_staff_see_only_operations_they_are_assigned_to(
     client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any]
 ) -> None:
-    other = client.post("/api/v1/operations", json={"name": "Odesa convoy"},
-                        headers=admin_headers).get_json()
+    other = client.post(
+        "/api/v1/operations", json={"name": "Odesa convoy"}, headers=admin_headers
+    ).get_json()
     created = _staff(client, admin_headers, "olena", "coordinator", [operation["id"]])
     headers = login(client, "olena", created["one_time_password"])
     listed = client.get("/api/v1/operations", headers=headers).get_json()["items"]
     assert [o["id"] for o in listed] == [operation["id"]]
     assert client.get(f"/api/v1/operations/{other['id']}", headers=headers).status_code == 404
-    assert client.get(f"/api/v1/operations/{other['id']}/people", headers=headers).status_code == 404
-    assert client.get(f"/api/v1/operations/{operation['id']}/people", headers=headers).status_code == 200
+    assert (
+        client.get(f"/api/v1/operations/{other['id']}/people", headers=headers).status_code == 404
+    )
+    assert (
+        client.get(f"/api/v1/operations/{operation['id']}/people", headers=headers).status_code
+        == 200
+    )
 
 
 def test_viewers_cannot_create_and_coordinators_cannot_administer(
@@ -62,14 +74,19 @@ def test_viewers_cannot_create_and_coordinators_cannot_administer(
 ) -> None:
     viewer = _staff(client, admin_headers, "vika", "viewer", [operation["id"]])
     vh = login(client, "vika", viewer["one_time_password"])
-    resp = client.post(f"/api/v1/operations/{operation['id']}/checkpoints", headers=vh,
-                       json={"name": "Lviv"})
+    resp = client.post(
+        f"/api/v1/operations/{operation['id']}/checkpoints", headers=vh, json={"name": "Lviv"}
+    )
     assert resp.status_code == 403
     assert resp.get_json()["error"]["code"] == "forbidden"
     coord = _staff(client, admin_headers, "coco", "coordinator", [operation["id"]])
     ch = login(client, "coco", coord["one_time_password"])
-    assert client.post("/api/v1/staff", headers=ch,
-                       json={"username": "x1", "role": "admin"}).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/staff", headers=ch, json={"username": "x1", "role": "admin"}
+        ).status_code
+        == 403
+    )
 
 
 def test_revoked_and_expired_tokens_are_refused(

@@ -28,8 +28,23 @@ def wsgi_transport(app: Flask) -> Transport:
     return Transport("http://muster", client=client)
 
 
-def enrol_device(app: Flask, client: FlaskClient, headers: dict[str, str], op_id: int,
-                 path: Path, author: str = "olena", **kw: Any) -> Device:
+def enrol_device(
+    app: Flask,
+    client: FlaskClient,
+    headers: dict[str, str],
+    op_id: int,
+    path: Path,
+    author: str = "olena",
+    **kw: Any,
+) -> Device:
     code = enrolment_code(client, headers, op_id)
-    return Device.enrol(path, "http://muster", code, passphrase=PASSPHRASE, author=author,
-                        vault_params=FAST_VAULT, transport=wsgi_transport(app), **kw)
+    return Device.enrol(
+        path,
+        "http://muster",
+        code,
+        passphrase=PASSPHRASE,
+        author=author,
+        vault_params=FAST_VAULT,
+        transport=wsgi_transport(app),
+        **kw,
+    )

@@ -28,16 +28,25 @@ def _seed(app: Flask, op_id: int) -> list[str]:
     with app.app_context(), database.connection_context():
         for name, alt, doc in FIXTURE_PEOPLE:
             pid = uuid.uuid4()
-            Person.create(id=pid, operation=op_id, full_name=name,
-                          alternate_names=f'["{alt}"]', document_number=doc, document_key=doc,
-                          phone="+380501234567")
+            Person.create(
+                id=pid,
+                operation=op_id,
+                full_name=name,
+                alternate_names=f'["{alt}"]',
+                document_number=doc,
+                document_key=doc,
+                phone="+380501234567",
+            )
             ids.append(str(pid))
         changelog.record(op_id, "person", ids)
     return ids
 
 
 def test_device_files_hold_no_name_or_document_number_from_the_fixtures(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     ids = _seed(app, operation["id"])
@@ -48,12 +57,20 @@ def test_device_files_hold_no_name_or_document_number_from_the_fixtures(
     assert [p["id"] for p in device.find("shevchenko oleksandr")] == [ids[1]]
     assert [p["id"] for p in device.find("e 9876 5432")] == [ids[0]]
     device.checkin(ids[0], checkpoint=cp, note="Zhang Wei boarded with E98765432")
-    device.walkin({"full_name": "Walk Innova", "document_number": "WK0099887",
-                   "alternate_names": ["沃克"]}, checkpoint=cp)
+    device.walkin(
+        {"full_name": "Walk Innova", "document_number": "WK0099887", "alternate_names": ["沃克"]},
+        checkpoint=cp,
+    )
     files = [p for p in tmp_path.iterdir() if p.name.startswith("field.db")]
     assert {p.name for p in files} >= {"field.db", "field.db-wal"}
     secrets = [s for row in FIXTURE_PEOPLE for s in row] + [
-        "Walk Innova", "WK0099887", "沃克", "+380501234567", "Zhang", "Shevchenko"]
+        "Walk Innova",
+        "WK0099887",
+        "沃克",
+        "+380501234567",
+        "Zhang",
+        "Shevchenko",
+    ]
     for f in files:
         data = f.read_bytes()
         for secret in secrets:
@@ -67,7 +84,10 @@ def test_device_files_hold_no_name_or_document_number_from_the_fixtures(
 
 
 def test_a_wrong_passphrase_opens_nothing(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "field.db"
@@ -77,20 +97,27 @@ def test_a_wrong_passphrase_opens_nothing(
 
 
 def test_an_invalid_capture_records_nothing(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     device = enrol_device(app, client, admin_headers, operation["id"], tmp_path / "f.db")
     with pytest.raises(InvalidEvent) as info:
-        device.headcount(checkpoint=operation["checkpoints"][0]["id"],
-                         group=operation["group"]["id"], count=-3)
+        device.headcount(
+            checkpoint=operation["checkpoints"][0]["id"], group=operation["group"]["id"], count=-3
+        )
     assert "count" in info.value.fields
     assert device.queued_count() == 0
     assert device.store.get("next_seq") == 1
 
 
 def test_a_capture_is_committed_before_it_returns(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     """A second connection (another process would do the same) sees the record at once."""
@@ -98,8 +125,9 @@ def test_a_capture_is_committed_before_it_returns(
 
     path = tmp_path / "f.db"
     device = enrol_device(app, client, admin_headers, operation["id"], path)
-    eid = device.headcount(checkpoint=operation["checkpoints"][0]["id"],
-                           group=operation["group"]["id"], count=52)
+    eid = device.headcount(
+        checkpoint=operation["checkpoints"][0]["id"], group=operation["group"]["id"], count=52
+    )
     other = sqlite3.connect(path)
     rows = other.execute("SELECT event_id, state FROM outbox").fetchall()
     assert rows == [(str(eid), "queued")]

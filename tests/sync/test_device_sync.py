@@ -20,14 +20,18 @@ def _person(app: Flask, op_id: int, name: str, doc: str) -> str:
         from server import changelog
 
         pid = uuid.uuid4()
-        Person.create(id=pid, operation=op_id, full_name=name, document_number=doc,
-                      document_key=doc.upper())
+        Person.create(
+            id=pid, operation=op_id, full_name=name, document_number=doc, document_key=doc.upper()
+        )
         changelog.record(op_id, "person", [pid])
     return str(pid)
 
 
 def test_captured_events_reach_the_server_exactly_once(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     pid = _person(app, operation["id"], "Zhang Wei", "E1234567")
@@ -39,8 +43,7 @@ def test_captured_events_reach_the_server_exactly_once(
     walk = device.walkin({"full_name": "Li Na", "document_number": "G7654321"}, checkpoint=cp)
     device.headcount(checkpoint=cp, group=operation["group"]["id"], count=51)
     report = device.sync()
-    assert (report.accepted, report.duplicate, report.rejected, report.still_queued) == (
-        5, 0, 0, 0)
+    assert (report.accepted, report.duplicate, report.rejected, report.still_queued) == (5, 0, 0, 0)
     with app.app_context(), database.connection_context():
         assert Event.select().count() == 5
         assert {e.id for e in Event.select().where(Event.kind == "checkin")} == set(ids)
@@ -59,7 +62,10 @@ def test_captured_events_reach_the_server_exactly_once(
 
 
 def test_a_revoked_device_is_refused_and_its_records_quarantined(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     import pytest
@@ -72,7 +78,9 @@ def test_a_revoked_device_is_refused_and_its_records_quarantined(
     assert device.sync().accepted == 1
     resp = client.post(
         f"/api/v1/operations/{operation['id']}/devices/{device.device_id}/revoke",
-        json={"reason": "lost at the border"}, headers=admin_headers)
+        json={"reason": "lost at the border"},
+        headers=admin_headers,
+    )
     assert resp.status_code == 200
     device.headcount(checkpoint=cp, group=operation["group"]["id"], count=49)
     with pytest.raises(DeviceRevoked):

@@ -24,8 +24,13 @@ from tests.sync.helpers import enrol_device
 
 
 @pytest.fixture
-def device(app: Flask, client: FlaskClient, admin_headers: dict[str, str],
-           operation: dict[str, Any], tmp_path: Path) -> Device:
+def device(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+) -> Device:
     d = enrol_device(app, client, admin_headers, operation["id"], tmp_path / "d.db")
     d.pull()
     return d
@@ -36,22 +41,33 @@ def _cp(operation: dict[str, Any]) -> int:
 
 
 def _push_raw(device: Device, sessions: list[bytes], envelopes: list[bytes]) -> dict[str, Any]:
-    body = {"clock": int(time.time() * 1000), "sessions": [b64e(s) for s in sessions],
-            "envelopes": [b64e(e) for e in envelopes]}
+    body = {
+        "clock": int(time.time() * 1000),
+        "sessions": [b64e(s) for s in sessions],
+        "envelopes": [b64e(e) for e in envelopes],
+    }
     return device.transport.call("POST", "/sync/push", body)
 
 
 def _session(device: Device) -> SealingSession:
     kid = device.store.get("current_kid")
     key = next(k for k in device.store.get("server_keys") if k["kid"] == kid)
-    return SealingSession.start(device.device_id, device.keys, kid, b64d(key["public_key"]),
-                                int(time.time() * 1000))
+    return SealingSession.start(
+        device.device_id, device.keys, kid, b64d(key["public_key"]), int(time.time() * 1000)
+    )
 
 
 def _body(device: Device, operation: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    body = {"v": 1, "kind": "headcount", "op": operation["id"], "at": int(time.time() * 1000),
-            "author": "test", "checkpoint": _cp(operation), "group": operation["group"]["id"],
-            "count": 50}
+    body = {
+        "v": 1,
+        "kind": "headcount",
+        "op": operation["id"],
+        "at": int(time.time() * 1000),
+        "author": "test",
+        "checkpoint": _cp(operation),
+        "group": operation["group"]["id"],
+        "count": 50,
+    }
     body.update(extra)
     return body
 
@@ -102,8 +118,9 @@ def test_the_same_id_with_different_content_is_an_equivocation(
     answer = _push_raw(device, [], [third])
     assert answer["results"][0]["code"] == "session_unknown"
     s2 = _session(device)
-    answer = _push_raw(device, [s2.blob], [s2.seal(uuid.uuid4(), 1, canonical_bytes(
-        _body(device, operation)))])
+    answer = _push_raw(
+        device, [s2.blob], [s2.seal(uuid.uuid4(), 1, canonical_bytes(_body(device, operation)))]
+    )
     assert answer["results"][0]["code"] == "equivocation"
     assert _events(app) == 1
     assert _quarantine(app) == ["equivocation", "session_unknown", "equivocation"]
@@ -120,13 +137,19 @@ def test_invalid_bodies_wrong_operations_and_unknown_schema_versions_are_rejecte
         {**_body(device, operation), "count": -1},
         {"not": "an event"},
     ]
-    envelopes = [session.seal(uuid.uuid4(), i + 1, canonical_bytes(b))
-                 for i, b in enumerate(bodies)]
+    envelopes = [
+        session.seal(uuid.uuid4(), i + 1, canonical_bytes(b)) for i, b in enumerate(bodies)
+    ]
     envelopes.append(session.seal(uuid.uuid4(), 6, b"[1, 2, 3]"))
     answer = _push_raw(device, [session.blob], envelopes)
     assert [r["code"] for r in answer["results"]] == [
-        "wrong_operation", "event_invalid", "event_invalid", "event_invalid", "event_invalid",
-        "event_invalid"]
+        "wrong_operation",
+        "event_invalid",
+        "event_invalid",
+        "event_invalid",
+        "event_invalid",
+        "event_invalid",
+    ]
     assert _events(app) == 0
     # Rejections are final but the sequence numbers arrived: no gap.
     with app.app_context(), database.connection_context():
@@ -135,7 +158,10 @@ def test_invalid_bodies_wrong_operations_and_unknown_schema_versions_are_rejecte
 
 
 def test_sequence_gaps_are_visible_to_staff(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], device: Device,
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    device: Device,
     operation: dict[str, Any],
 ) -> None:
     for _ in range(5):
@@ -143,8 +169,9 @@ def test_sequence_gaps_are_visible_to_staff(
     m = device.store.m
     m.Outbox.delete().where(m.Outbox.seq.in_([2, 3])).execute()
     assert device.sync().accepted == 3
-    listed = client.get(f"/api/v1/operations/{operation['id']}/devices",
-                        headers=admin_headers).get_json()["items"]
+    listed = client.get(
+        f"/api/v1/operations/{operation['id']}/devices", headers=admin_headers
+    ).get_json()["items"]
     assert [(d["high_seq"], d["contiguous_seq"], d["gaps"]) for d in listed] == [(5, 1, [[2, 3]])]
 
 
@@ -153,10 +180,14 @@ def test_implausible_capture_times_are_flagged_not_trusted(
 ) -> None:
     session = _session(device)
     now = int(time.time() * 1000)
-    bodies = [_body(device, operation, at=now), _body(device, operation, at=now + 86_400_000),
-              _body(device, operation, at=0)]
-    envelopes = [session.seal(uuid.uuid4(), i + 1, canonical_bytes(b))
-                 for i, b in enumerate(bodies)]
+    bodies = [
+        _body(device, operation, at=now),
+        _body(device, operation, at=now + 86_400_000),
+        _body(device, operation, at=0),
+    ]
+    envelopes = [
+        session.seal(uuid.uuid4(), i + 1, canonical_bytes(b)) for i, b in enumerate(bodies)
+    ]
     answer = _push_raw(device, [session.blob], envelopes)
     assert [r["status"] for r in answer["results"]] == ["accepted"] * 3
     with app.app_context(), database.connection_context():
@@ -180,8 +211,11 @@ def test_too_many_records_get_413_and_the_device_halves_its_batch(
 
 def test_protocol_versions_too_old_or_too_new_get_an_actionable_426(client: FlaskClient) -> None:
     for version, hint in (("0", "update the Muster app"), ("99", "upgrade the server"), ("", "")):
-        resp = client.post("/api/v1/sync/push", data=b"{}",
-                           headers={HEADER_PROTOCOL: version, "Content-Type": "application/json"})
+        resp = client.post(
+            "/api/v1/sync/push",
+            data=b"{}",
+            headers={HEADER_PROTOCOL: version, "Content-Type": "application/json"},
+        )
         assert resp.status_code == 426
         err = resp.get_json()["error"]
         assert err["code"] == "protocol_version_unsupported"
@@ -202,13 +236,16 @@ def test_a_device_speaking_an_unsupported_version_raises_protocol_mismatch(
     assert device.queued_count() == 1
 
 
-def _signed(device: Device, client: FlaskClient, path: str, raw: bytes,
-            **headers: str) -> Any:
+def _signed(device: Device, client: FlaskClient, path: str, raw: bytes, **headers: str) -> Any:
     now = int(time.time() * 1000)
     sig = sign_request(device.keys, "POST", path, device.device_id, now, raw)
-    base = {HEADER_PROTOCOL: "1", HEADER_DEVICE: str(device.device_id),
-            HEADER_TIMESTAMP: str(now), HEADER_SIGNATURE: sig,
-            "Content-Type": "application/json"}
+    base = {
+        HEADER_PROTOCOL: "1",
+        HEADER_DEVICE: str(device.device_id),
+        HEADER_TIMESTAMP: str(now),
+        HEADER_SIGNATURE: sig,
+        "Content-Type": "application/json",
+    }
     base.update(headers)
     return client.post(path, data=raw, headers=base)
 
@@ -225,8 +262,9 @@ def test_garbage_truncated_and_bomb_bodies_get_clear_4xx_answers(
     resp = _signed(device, client, path, bomb, **{"Content-Encoding": "gzip"})
     assert resp.status_code == 413
     assert resp.get_json()["error"]["code"] == "payload_too_large"
-    unknown = _signed(device, client, path, json.dumps({"clock": 1, "envelopes": [],
-                                                         "extra": 1}).encode())
+    unknown = _signed(
+        device, client, path, json.dumps({"clock": 1, "envelopes": [], "extra": 1}).encode()
+    )
     assert unknown.status_code == 422
     assert _events(app) == 0
 
@@ -235,17 +273,21 @@ def test_forged_signatures_and_unknown_devices_are_refused(
     app: Flask, client: FlaskClient, device: Device
 ) -> None:
     raw = json.dumps({"clock": 1, "envelopes": []}).encode()
-    resp = _signed(device, client, "/api/v1/sync/push", raw,
-                   **{HEADER_SIGNATURE: b64e(b"\x00" * 64)})
+    resp = _signed(
+        device, client, "/api/v1/sync/push", raw, **{HEADER_SIGNATURE: b64e(b"\x00" * 64)}
+    )
     assert (resp.status_code, resp.get_json()["error"]["code"]) == (401, "signature_invalid")
-    resp = _signed(device, client, "/api/v1/sync/push", raw,
-                   **{HEADER_DEVICE: str(uuid.uuid4())})
+    resp = _signed(device, client, "/api/v1/sync/push", raw, **{HEADER_DEVICE: str(uuid.uuid4())})
     assert (resp.status_code, resp.get_json()["error"]["code"]) == (401, "device_unknown")
 
 
 def test_an_envelope_replayed_by_another_device_is_refused(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
-    device: Device, tmp_path: Path,
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    device: Device,
+    tmp_path: Path,
 ) -> None:
     other = enrol_device(app, client, admin_headers, operation["id"], tmp_path / "o.db")
     session = _session(device)
@@ -257,7 +299,10 @@ def test_an_envelope_replayed_by_another_device_is_refused(
 
 
 def test_pull_pages_with_a_monotonic_cursor_and_resets_an_unusable_one(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     from server import changelog
@@ -265,8 +310,12 @@ def test_pull_pages_with_a_monotonic_cursor_and_resets_an_unusable_one(
 
     with app.app_context(), database.connection_context():
         ids = [uuid.uuid4() for _ in range(25)]
-        Person.insert_many([{"id": i, "operation": operation["id"], "full_name": f"P {n}"}
-                            for n, i in enumerate(ids)]).execute()
+        Person.insert_many(
+            [
+                {"id": i, "operation": operation["id"], "full_name": f"P {n}"}
+                for n, i in enumerate(ids)
+            ]
+        ).execute()
         changelog.record(operation["id"], "person", ids)
     app.config["PULL_PAGE_SIZE"] = 10
     d = enrol_device(app, client, admin_headers, operation["id"], tmp_path / "p.db")

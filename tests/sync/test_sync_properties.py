@@ -3,6 +3,7 @@ with every outbox drained and the server holding exactly what was captured, once
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import uuid
 from pathlib import Path
@@ -31,12 +32,14 @@ class LossyTransport(Transport):
     """Real HTTP to the app, except that the next call may lose its request or its answer."""
 
     def __init__(self, inner: Transport) -> None:
-        super().__init__(inner.base_url, device_id=inner.device_id, keys=inner.keys,
-                         client=inner.client)
+        super().__init__(
+            inner.base_url, device_id=inner.device_id, keys=inner.keys, client=inner.client
+        )
         self.plan: list[str] = []
 
-    def call(self, method: str, path: str, body: Any = None, *,
-             compress: bool = True) -> dict[str, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, *, compress: bool = True
+    ) -> dict[str, Any]:
         fault = self.plan.pop(0) if self.plan else "ok"
         if fault == "lose_request":
             raise Offline("request lost")
@@ -52,7 +55,10 @@ def _server_ids(app: Flask, device_id: uuid.UUID) -> list[str]:
 
 
 def test_any_interleaving_of_capture_push_loss_and_retry_drains_exactly_once(
-    app: Flask, client: FlaskClient, admin_headers: dict[str, str], operation: dict[str, Any],
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
     tmp_path: Path,
 ) -> None:
     counter = itertools.count()
@@ -66,8 +72,13 @@ def test_any_interleaving_of_capture_push_loss_and_retry_drains_exactly_once(
         def enrol(self) -> None:
             self.devices, self.captured = [], []
             for _ in range(2):
-                d = enrol_device(app, client, admin_headers, operation["id"],
-                                 tmp_path / f"dev-{next(counter)}.db")
+                d = enrol_device(
+                    app,
+                    client,
+                    admin_headers,
+                    operation["id"],
+                    tmp_path / f"dev-{next(counter)}.db",
+                )
                 d.transport = LossyTransport(d.transport)
                 self.devices.append(d)
                 self.captured.append(set())
@@ -77,16 +88,15 @@ def test_any_interleaving_of_capture_push_loss_and_retry_drains_exactly_once(
             eid = self.devices[which].headcount(checkpoint=cp, group=group, count=count)
             self.captured[which].add(str(eid))
 
-        @rule(which=st.integers(0, 1),
-              faults=st.lists(st.sampled_from(["ok", "lose_request", "lose_answer"]),
-                              max_size=4))
+        @rule(
+            which=st.integers(0, 1),
+            faults=st.lists(st.sampled_from(["ok", "lose_request", "lose_answer"]), max_size=4),
+        )
         def push(self, which: int, faults: list[str]) -> None:
             d = self.devices[which]
             d.transport.plan = list(faults)  # type: ignore[attr-defined]
-            try:
+            with contextlib.suppress(Offline):
                 d.push(max_attempts=2, base_delay=0, max_delay=0)
-            except Offline:
-                pass
 
         @rule(which=st.integers(0, 1))
         @precondition(lambda self: self.devices)
@@ -102,8 +112,9 @@ def test_any_interleaving_of_capture_push_loss_and_retry_drains_exactly_once(
                 assert sent <= set(_server_ids(app, d.device_id))
 
         def teardown(self) -> None:
-            for d, captured in zip(getattr(self, "devices", []), getattr(self, "captured", []),
-                                   strict=True):
+            for d, captured in zip(
+                getattr(self, "devices", []), getattr(self, "captured", []), strict=True
+            ):
                 d.transport.plan = []  # type: ignore[attr-defined]
                 report = d.push(base_delay=0, max_delay=0)
                 assert report.still_queued == 0 or d.queued_count() == 0
@@ -115,6 +126,10 @@ def test_any_interleaving_of_capture_push_loss_and_retry_drains_exactly_once(
 
     run_state_machine_as_test(
         SyncMachine,
-        settings=settings(max_examples=25, stateful_step_count=12, deadline=None,
-                          suppress_health_check=list(HealthCheck)),
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=12,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
     )
