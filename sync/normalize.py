@@ -35,20 +35,79 @@ _NON_WORD = re.compile(r"[^\w]+")
 # Ukrainian national transliteration (Cabinet of Ministers resolution 55, 2010), used in
 # passports. Word-initial forms of є ї й ю я differ and are handled in _translit_word.
 _UK = {
-    "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "g", "д": "d", "е": "e", "є": "ie",
-    "ж": "zh", "з": "z", "и": "y", "і": "i", "ї": "i", "й": "i", "к": "k", "л": "l",
-    "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
-    "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ь": "", "ю": "iu",
-    "я": "ia", "'": "", "’": "", "ʼ": "",
+    "а": "a",
+    "б": "b",
+    "в": "v",
+    "г": "h",
+    "ґ": "g",
+    "д": "d",
+    "е": "e",
+    "є": "ie",
+    "ж": "zh",
+    "з": "z",
+    "и": "y",
+    "і": "i",
+    "ї": "i",
+    "й": "i",
+    "к": "k",
+    "л": "l",
+    "м": "m",
+    "н": "n",
+    "о": "o",
+    "п": "p",
+    "р": "r",
+    "с": "s",
+    "т": "t",
+    "у": "u",
+    "ф": "f",
+    "х": "kh",
+    "ц": "ts",
+    "ч": "ch",
+    "ш": "sh",
+    "щ": "shch",
+    "ь": "",
+    "ю": "iu",
+    "я": "ia",
+    "'": "",
+    "’": "",
+    "ʼ": "",
 }
 _UK_INITIAL = {"є": "ye", "ї": "yi", "й": "y", "ю": "yu", "я": "ya"}
 # Russian passport transliteration (ICAO 9303 as used since 2013), with the older
 # ``kh``/``iy`` habits kept by using ``kh`` and ``i`` for х and й.
 _RU = {
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh",
-    "з": "z", "и": "i", "й": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o",
-    "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts",
-    "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "ie", "ы": "y", "ь": "", "э": "e", "ю": "iu",
+    "а": "a",
+    "б": "b",
+    "в": "v",
+    "г": "g",
+    "д": "d",
+    "е": "e",
+    "ё": "e",
+    "ж": "zh",
+    "з": "z",
+    "и": "i",
+    "й": "i",
+    "к": "k",
+    "л": "l",
+    "м": "m",
+    "н": "n",
+    "о": "o",
+    "п": "p",
+    "р": "r",
+    "с": "s",
+    "т": "t",
+    "у": "u",
+    "ф": "f",
+    "х": "kh",
+    "ц": "ts",
+    "ч": "ch",
+    "ш": "sh",
+    "щ": "shch",
+    "ъ": "ie",
+    "ы": "y",
+    "ь": "",
+    "э": "e",
+    "ю": "iu",
     "я": "ia",
 }
 _UK_ONLY = set("іїєґ")
@@ -58,19 +117,52 @@ _VARIANTS = (("kh", "h"), ("iu", "yu"), ("ia", "ya"), ("ie", "ye"), ("ii", "iy")
 
 # Surnames whose usual reading differs from pypinyin's default reading of the character.
 _SURNAME_READINGS = {
-    "曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "朴": "piao", "查": "zha",
-    "区": "ou", "盖": "ge", "乐": "yue", "覃": "qin", "尉": "yu", "缪": "miao", "翟": "zhai",
+    "曾": "zeng",
+    "单": "shan",
+    "解": "xie",
+    "仇": "qiu",
+    "朴": "piao",
+    "查": "zha",
+    "区": "ou",
+    "盖": "ge",
+    "乐": "yue",
+    "覃": "qin",
+    "尉": "yu",
+    "缪": "miao",
+    "翟": "zhai",
 }
 _COMPOUND_SURNAMES = {
-    "欧阳", "司马", "诸葛", "上官", "司徒", "东方", "皇甫", "尉迟", "公孙", "慕容",
-    "长孙", "宇文", "夏侯", "令狐", "端木", "西门", "独孤", "南宫",
+    "欧阳",
+    "司马",
+    "诸葛",
+    "上官",
+    "司徒",
+    "东方",
+    "皇甫",
+    "尉迟",
+    "公孙",
+    "慕容",
+    "长孙",
+    "宇文",
+    "夏侯",
+    "令狐",
+    "端木",
+    "西门",
+    "独孤",
+    "南宫",
 }
 
 
 def document_key(raw: str) -> str:
     """Normalise a document number for matching: ``'ab-123 o45'`` -> ``'AB123045'``."""
-    text = unicodedata.normalize("NFKC", raw or "").upper()
-    return _DOC_SEPARATORS.sub("", text).replace("O", "0")
+    current = raw or ""
+    for _ in range(4):  # NFKC after upper-casing can compose anew; stop at the fixed point
+        text = unicodedata.normalize("NFKC", current).upper()
+        text = _DOC_SEPARATORS.sub("", text).replace("O", "0")
+        if text == current:
+            break
+        current = text
+    return current
 
 
 def fold(text: str) -> str:

@@ -1,0 +1,137 @@
+"""The compiled fast loader gives exactly marshmallow's verdict on every input."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+from sync.events import SCHEMAS, validate_body
+
+VALID: dict[str, dict[str, Any]] = {
+    "checkin": {
+        "v": 1,
+        "kind": "checkin",
+        "op": 1,
+        "at": 1_700_000_000_000,
+        "author": "o",
+        "checkpoint": 2,
+        "person": str(uuid.UUID(int=7)),
+        "status": "boarded",
+        "method": "scan",
+    },
+    "walkin": {
+        "v": 1,
+        "kind": "walkin",
+        "op": 1,
+        "at": 1,
+        "author": "o",
+        "checkpoint": 2,
+        "person": str(uuid.UUID(int=8)),
+        "details": {
+            "full_name": "Li Na",
+            "birth_date": "2001-02-03",
+            "alternate_names": ["李娜"],
+            "age": 20,
+        },
+    },
+    "headcount": {
+        "v": 1,
+        "kind": "headcount",
+        "op": 1,
+        "at": 1,
+        "author": "o",
+        "checkpoint": 2,
+        "group": 3,
+        "count": 52,
+    },
+    "flag": {
+        "v": 1,
+        "kind": "flag",
+        "op": 1,
+        "at": 1,
+        "author": "o",
+        "person": str(uuid.UUID(int=9)),
+        "flag": "medical",
+        "note": "asthma",
+    },
+    "void": {
+        "v": 1,
+        "kind": "void",
+        "op": 1,
+        "at": 1,
+        "author": "o",
+        "ref": str(uuid.UUID(int=10)),
+    },
+}
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40)
+    | st.sampled_from(
+        [
+            "2001-02-30",
+            "00000000-0000-0000-0000-00000000000g",
+            str(uuid.UUID(int=1)),
+            "medical",
+            "boarded",
+        ]
+    ),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _verdict(load: Any, body: Any) -> Any:
+    try:
+        return ("ok", load(body))
+    except ValidationError as exc:
+        return ("error", exc.messages)
+
+
+@settings(max_examples=600, deadline=None)
+@given(kind=st.sampled_from(sorted(VALID)), data=st.data())
+def test_the_fast_loader_agrees_with_marshmallow_on_mutated_bodies(
+    kind: str, data: st.DataObject
+) -> None:
+    body = dict(VALID[kind])
+    for _ in range(data.draw(st.integers(0, 3))):
+        action = data.draw(st.sampled_from(["drop", "add", "change", "nested"]))
+        keys = sorted(body)
+        if action == "drop" and keys:
+            body.pop(data.draw(st.sampled_from(keys)))
+        elif action == "add":
+            body[data.draw(st.text(max_size=10))] = data.draw(json_values)
+        elif action == "change" and keys:
+            body[data.draw(st.sampled_from(keys))] = data.draw(json_values)
+        elif action == "nested" and isinstance(body.get("details"), dict):
+            details = dict(body["details"])
+            details[data.draw(st.sampled_from(["full_name", "age", "birth_date", "sex", "x"]))] = (
+                data.draw(json_values)
+            )
+            body["details"] = details
+    body["kind"] = kind
+    assert _verdict(validate_body, body) == _verdict(SCHEMAS[kind].load, body)
+
+
+def test_valid_bodies_load_the_same_both_ways() -> None:
+    for kind, body in VALID.items():
+        assert validate_body(dict(body)) == SCHEMAS[kind].load(dict(body))
+
+
+def test_an_unknown_or_unhashable_kind_is_a_validation_error() -> None:
+    for kind in ("teleport", ["checkin"], None, 3):
+        try:
+            validate_body({**VALID["void"], "kind": kind})
+        except ValidationError as exc:
+            assert "kind" in exc.messages
+        else:
+            raise AssertionError("accepted")
