@@ -44,9 +44,9 @@ def bootstrap(app: Flask) -> dict[str, Any]:
 
 
 def get_keyring() -> keyring.Keyring:
-    """The application's keyring, loaded lazily if :func:`bootstrap` has not run in this process."""
+    """The application's keyring; loaded lazily, and again after ``muster-server keys rotate``."""
     ring = current_app.extensions.get("muster.keyring")
-    if ring is None:
+    if ring is None or ring.is_stale():
         ring, _ = keyring.ensure(current_app.config["KEYS_DIR"])
         current_app.extensions["muster.keyring"] = ring
         current_app.secret_key = ring.flask_secret

@@ -90,6 +90,8 @@ class Device:
         self.operation: dict[str, Any] = store.get("operation")
         self.settings: dict[str, Any] = store.get("settings", {})
         self.author: str = store.get("author", "")
+        if transport is not None and transport.keys is None:
+            transport.device_id, transport.keys = self.device_id, self.keys
         self.transport = transport or Transport(
             store.get("server_url"), device_id=self.device_id, keys=self.keys
         )

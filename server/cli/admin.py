@@ -49,7 +49,7 @@ def keys_show(as_json: bool) -> None:
 def keys_rotate(as_json: bool) -> None:
     """Make a new current session key; devices get it on their next sync. Old keys stay.
 
-    Restart the server processes afterwards so they load it.
+    Running servers notice the new key at their next request; no restart is needed.
 
     Example: muster-server keys rotate
     """

@@ -41,6 +41,15 @@ class Keyring:
     hpke: dict[str, X25519PrivateKey] = field(default_factory=dict)
     report_signing: Ed25519PrivateKey | None = None
     flask_secret: bytes = b""
+    #: Modification stamp of ``current`` when loaded, so a rotation is noticed without restart.
+    stamp: int = 0
+
+    def is_stale(self) -> bool:
+        """True when ``keys rotate`` has run since this keyring was loaded."""
+        try:
+            return (self.directory / "current").stat().st_mtime_ns != self.stamp
+        except OSError:
+            return False
 
     def public_keys(self) -> list[dict[str, str]]:
         """Public halves of the HPKE keys, current first (what devices pin)."""
@@ -82,7 +91,11 @@ def ensure(directory: str | os.PathLike[str]) -> tuple[Keyring, bool]:
 def load(directory: str | os.PathLike[str]) -> Keyring:
     """Read every key from ``directory``."""
     path = Path(directory)
-    ring = Keyring(directory=path, current_kid=(path / "current").read_text().strip())
+    ring = Keyring(
+        directory=path,
+        current_kid=(path / "current").read_text().strip(),
+        stamp=(path / "current").stat().st_mtime_ns,
+    )
     for item in sorted(path.glob("hpke-*.key")):
         kid = item.name[len("hpke-") : -len(".key")]
         ring.hpke[kid] = X25519PrivateKey.from_private_bytes(item.read_bytes())
