@@ -23,7 +23,16 @@ DEFAULTS: dict[str, Any] = {
     "ENROLMENT_TTL_MINUTES": 30,
     # Capture times further than this from the skew-corrected server clock are flagged.
     "CLOCK_SKEW_BOUND_SECONDS": 6 * 3600,
+    # Token-bucket rate limits ("N/second|minute|hour"; empty disables): staff log-in per client
+    # address and username, enrolment per client address, sync requests per device.
+    "RATE_LIMIT_LOGIN": "10/minute",
+    "RATE_LIMIT_ENROL": "120/minute",
+    "RATE_LIMIT_SYNC": "600/minute",
     "LOG_LEVEL": "INFO",
+    # Days after an operation closes until its personal data is expired (`muster-server purge`).
+    "RETENTION_DAYS": 90,
+    # Let a scraper on this host read /metrics without a token (not through a proxy).
+    "METRICS_ALLOW_LOOPBACK": True,
 }
 
 

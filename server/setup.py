@@ -18,11 +18,12 @@ def bootstrap(app: Flask) -> dict[str, Any]:
     """Apply pending migrations, create missing keys and the first admin; report what was done."""
     from server.staff.service import ensure_first_admin
 
-    with database.connection_context():
+    # Under one lock, so processes starting together create one admin and one set of keys.
+    with database.connection_context(), migrations.exclusive(database.obj):
         applied = migrations.apply_pending(database.obj)
         first = ensure_first_admin()
         version = migrations.schema_version(database.obj)
-    ring, keys_created = keyring.ensure(app.config["KEYS_DIR"])
+        ring, keys_created = keyring.ensure(app.config["KEYS_DIR"])
     app.extensions["muster.keyring"] = ring
     app.secret_key = ring.flask_secret
     log.info(

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app
 from marshmallow import fields, validate
 
+from server.api.openapi import api_doc
 from server.api.util import load_json, paging
 from server.auth.access import current_staff, operation_for, require_staff
 from server.devices import enrolment
@@ -52,6 +53,7 @@ def qr_svg(text: str) -> str:
 
 
 @bp.post("/operations/<int:op_id>/enrolments")
+@api_doc("Create a one-time enrolment code (admin)", body=EnrolmentCreateSchema, status=201)
 @require_staff("admin")
 def create_enrolment(op_id: int) -> tuple[dict[str, Any], int]:
     op = operation_for(current_staff(), op_id, "admin")
@@ -69,6 +71,7 @@ def create_enrolment(op_id: int) -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/operations/<int:op_id>/devices")
+@api_doc("Devices of an operation with sequence gaps")
 @require_staff()
 def list_devices(op_id: int) -> dict[str, Any]:
     op = operation_for(current_staff(), op_id)
@@ -77,6 +80,7 @@ def list_devices(op_id: int) -> dict[str, Any]:
 
 
 @bp.post("/operations/<int:op_id>/devices/<uuid:device_id>/revoke")
+@api_doc("Revoke a device (admin)", body=RevokeSchema)
 @require_staff("admin")
 def revoke_device(op_id: int, device_id: uuid.UUID) -> dict[str, Any]:
     op = operation_for(current_staff(), op_id, "admin")
@@ -88,6 +92,7 @@ def revoke_device(op_id: int, device_id: uuid.UUID) -> dict[str, Any]:
 
 
 @bp.get("/operations/<int:op_id>/quarantine")
+@api_doc("Quarantined records (coordinator)", query={"limit": "page size", "offset": "start"})
 @require_staff("coordinator")
 def list_quarantine(op_id: int) -> dict[str, Any]:
     op = operation_for(current_staff(), op_id, "coordinator")

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from server.api.openapi import api_doc
 from server.api.util import load_json
 from server.auth.access import current_staff, operation_for, require_staff
 from server.models import Checkpoint, Group
@@ -19,6 +20,7 @@ group_schema = GroupSchema()
 
 
 @bp.get("/operations")
+@api_doc("Operations the caller is assigned to")
 @require_staff()
 def list_operations() -> dict[str, Any]:
     ops = service.list_operations(current_staff())
@@ -26,6 +28,7 @@ def list_operations() -> dict[str, Any]:
 
 
 @bp.post("/operations")
+@api_doc("Create an operation (admin)", body=OperationSchema, response=OperationSchema, status=201)
 @require_staff("admin")
 def create_operation() -> tuple[dict[str, Any], int]:
     data = load_json(operation_schema)
@@ -34,12 +37,14 @@ def create_operation() -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/operations/<int:op_id>")
+@api_doc("One operation", response=OperationSchema)
 @require_staff()
 def get_operation(op_id: int) -> dict[str, Any]:
     return operation_schema.dump(operation_for(current_staff(), op_id))
 
 
 @bp.get("/operations/<int:op_id>/checkpoints")
+@api_doc("Checkpoints of an operation")
 @require_staff()
 def list_checkpoints(op_id: int) -> dict[str, Any]:
     op = operation_for(current_staff(), op_id)
@@ -48,6 +53,7 @@ def list_checkpoints(op_id: int) -> dict[str, Any]:
 
 
 @bp.post("/operations/<int:op_id>/checkpoints")
+@api_doc("Add a checkpoint (admin)", body=CheckpointSchema, response=CheckpointSchema, status=201)
 @require_staff("admin")
 def create_checkpoint(op_id: int) -> tuple[dict[str, Any], int]:
     op = operation_for(current_staff(), op_id, "admin")
@@ -56,6 +62,7 @@ def create_checkpoint(op_id: int) -> tuple[dict[str, Any], int]:
 
 
 @bp.get("/operations/<int:op_id>/groups")
+@api_doc("Groups of an operation with their routes")
 @require_staff()
 def list_groups(op_id: int) -> dict[str, Any]:
     op = operation_for(current_staff(), op_id)
@@ -64,6 +71,7 @@ def list_groups(op_id: int) -> dict[str, Any]:
 
 
 @bp.post("/operations/<int:op_id>/groups")
+@api_doc("Add a group with its route (admin)", body=GroupSchema, response=GroupSchema, status=201)
 @require_staff("admin")
 def create_group(op_id: int) -> tuple[dict[str, Any], int]:
     op = operation_for(current_staff(), op_id, "admin")

@@ -7,16 +7,21 @@ from typing import Any
 
 from flask import Blueprint
 
+from server.api.openapi import api_doc
 from server.api.util import paging
 from server.auth.access import current_staff, operation_for, require_staff
 from server.errors import NotFound
 from server.models import Person
-from server.people.schemas import person_schema_for
+from server.people.schemas import PersonSchema, person_schema_for
 
 bp = Blueprint("people", __name__)
 
 
 @bp.get("/operations/<int:op_id>/people")
+@api_doc(
+    "People of an operation, as the role may see them",
+    query={"limit": "page size", "offset": "start"},
+)
 @require_staff()
 def list_people(op_id: int) -> dict[str, Any]:
     staff = current_staff()
@@ -30,6 +35,7 @@ def list_people(op_id: int) -> dict[str, Any]:
 
 
 @bp.get("/operations/<int:op_id>/people/<uuid:person_id>")
+@api_doc("One person, as the role may see them", response=PersonSchema)
 @require_staff()
 def get_person(op_id: int, person_id: uuid.UUID) -> dict[str, Any]:
     staff = current_staff()

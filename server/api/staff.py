@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app
 from marshmallow import fields, validate
 
+from server.api.openapi import api_doc
 from server.api.util import load_json
 from server.auth import tokens
 from server.auth.access import current_staff, operation_for, require_staff
@@ -44,6 +45,7 @@ staff_schema = StaffSchema()
 
 
 @bp.post("/tokens")
+@api_doc("Log in: exchange username and password for a bearer token", body=LoginSchema, status=201)
 def create_token() -> tuple[dict[str, Any], int]:
     """Exchange a username and password for a bearer token."""
     data = load_json(LoginSchema())
@@ -61,6 +63,7 @@ def create_token() -> tuple[dict[str, Any], int]:
 
 
 @bp.delete("/tokens/current")
+@api_doc("Log out: revoke the token of this request", status=204)
 @require_staff()
 def revoke_current_token() -> tuple[str, int]:
     from flask import g
@@ -70,6 +73,7 @@ def revoke_current_token() -> tuple[str, int]:
 
 
 @bp.get("/me")
+@api_doc("The caller and the operations assigned to them", response=StaffSchema)
 @require_staff()
 def me() -> dict[str, Any]:
     staff = current_staff()
@@ -77,12 +81,14 @@ def me() -> dict[str, Any]:
 
 
 @bp.get("/staff")
+@api_doc("Staff accounts (admin)")
 @require_staff("admin")
 def list_staff() -> dict[str, Any]:
     return {"items": staff_schema.dump(list(StaffUser.select().order_by(StaffUser.id)), many=True)}
 
 
 @bp.post("/staff")
+@api_doc("Create a staff account (admin)", body=StaffCreateSchema, response=StaffSchema, status=201)
 @require_staff("admin")
 def create_staff() -> tuple[dict[str, Any], int]:
     admin = current_staff()

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from server.api.openapi import api_doc
 from server.devices import enrolment, requests
 from server.errors import MusterError
 from server.ingest import service as ingest
@@ -84,6 +85,7 @@ def _json_of(raw: bytes) -> Any:
 
 
 @bp.post("/sync/enrol")
+@api_doc("Device enrolment with a one-time code", body=EnrolRequestSchema, status=201)
 def enrol() -> tuple[Response, int]:
     """Spend a one-time code; register the device's public keys; return what it must pin."""
     data = enrol_schema.load(_json_of(_body()))
@@ -119,6 +121,7 @@ def _device(raw: bytes) -> Device:
 
 
 @bp.post("/sync/push")
+@api_doc("Push sealed records; one answer per record", body=PushRequestSchema)
 def push() -> Response:
     """Take a batch of sealed records; answer each one; acknowledge only what is committed."""
     raw = _body()
@@ -173,6 +176,10 @@ def push() -> Response:
 
 
 @bp.get("/sync/pull")
+@api_doc(
+    "Pull the next sealed page of changes after a cursor",
+    query={"cursor": "server-assigned cursor", "limit": "page size"},
+)
 def pull() -> Response:
     """The next page of roster changes after ``cursor``, sealed to the requesting device."""
     device = _device(_body())

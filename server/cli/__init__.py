@@ -11,7 +11,7 @@ from server import create_app
 
 def init_app(app: Flask) -> None:
     """Register every administration command on ``app.cli``."""
-    from server.cli import admin, devices, operations, serve, staff
+    from server.cli import admin, devices, operations, reconcile, serve, staff
 
     for command in (
         serve.init_command,
@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         operations.group,
         staff.staff,
         admin.keys,
+        reconcile.rebuild_command,
         devices.device,
     ):
         app.cli.add_command(command)

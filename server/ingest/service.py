@@ -18,8 +18,8 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from server import changelog
-from server.db import write_transaction
+from server import changelog, reconcile
+from server.db import backend_name, bulk_insert, database, write_transaction
 from server.ingest.sessions import SessionResolver
 from server.models import CaptureSession, Device, Event, Person, QuarantinedRecord, utcnow
 from sync.crypto import CryptoError, b64d, open_envelope, parse_envelope_header
@@ -29,6 +29,8 @@ from sync.normalize import document_key
 from sync.protocol import ErrorCode
 
 CHUNK = 500
+#: First key of the per-operation advisory lock that serialises derived-state updates on PG.
+_RECONCILE_LOCK = 0x6D75
 _FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 
 
@@ -92,8 +94,12 @@ def ingest(
     for start in range(0, len(envelopes), CHUNK):
         if start and time.monotonic() - ctx.started > ctx.time_budget_s:
             results.extend(
-                Result(i, RETRY, code=str(ErrorCode.SERVICE_UNAVAILABLE),
-                       message="Server busy; send again.")
+                Result(
+                    i,
+                    RETRY,
+                    code=str(ErrorCode.SERVICE_UNAVAILABLE),
+                    message="Server busy; send again.",
+                )
                 for i in range(start, len(envelopes))
             )
             break
@@ -105,23 +111,29 @@ def ingest(
     return results
 
 
-def quarantine_all(device: Device | None, envelopes: Iterable[str], reason: ErrorCode,
-                   message: str) -> int:
+def quarantine_all(
+    device: Device | None, envelopes: Iterable[str], reason: ErrorCode, message: str
+) -> int:
     """Keep every record of a refused push (a revoked device's, say) in quarantine."""
     rows = []
     for item in envelopes:
         raw = _raw_bytes(item)
         header = _header_or_none(raw)
-        rows.append({
-            "operation": device.operation_id if device else None,
-            "device": device.id if device else None,
-            "reason": str(reason), "message": message,
-            "event_id": header.event_id if header else None,
-            "seq": None, "envelope": raw, "body": None,
-        })
+        rows.append(
+            {
+                "operation": device.operation_id if device else None,
+                "device": device.id if device else None,
+                "reason": str(reason),
+                "message": message,
+                "event_id": header.event_id if header else None,
+                "seq": None,
+                "envelope": raw,
+                "body": None,
+            }
+        )
     with write_transaction():
         for start in range(0, len(rows), CHUNK):
-            QuarantinedRecord.insert_many(rows[start : start + CHUNK]).execute()
+            bulk_insert(QuarantinedRecord, rows[start : start + CHUNK])
     return len(rows)
 
 
@@ -139,15 +151,34 @@ def _header_or_none(raw: bytes) -> Any:
         return None
 
 
-def _reject(p: _Prepared, code: ErrorCode, message: str, raw: bytes, *, ctx: Context,
-            header: Any = None, body: str | None = None, seq: int | None = None) -> _Prepared:
-    p.result = Result(p.index, REJECTED, id=header.event_id if header else None,
-                      seq=seq, code=str(code), message=message)
+def _reject(
+    p: _Prepared,
+    code: ErrorCode,
+    message: str,
+    raw: bytes,
+    *,
+    ctx: Context,
+    header: Any = None,
+    body: str | None = None,
+    seq: int | None = None,
+) -> _Prepared:
+    p.result = Result(
+        p.index,
+        REJECTED,
+        id=header.event_id if header else None,
+        seq=seq,
+        code=str(code),
+        message=message,
+    )
     p.quarantine = {
-        "operation": ctx.device.operation_id, "device": ctx.device.id,
-        "reason": str(code), "message": message,
-        "event_id": header.event_id if header else None, "seq": seq,
-        "envelope": raw, "body": body,
+        "operation": ctx.device.operation_id,
+        "device": ctx.device.id,
+        "reason": str(code),
+        "message": message,
+        "event_id": header.event_id if header else None,
+        "seq": seq,
+        "envelope": raw,
+        "body": body,
     }
     p.trusted_seq = seq
     return p
@@ -158,34 +189,67 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
     raw = _raw_bytes(item)
     header = _header_or_none(raw)
     if header is None:
-        return _reject(p, ErrorCode.ENVELOPE_MALFORMED, "The envelope does not parse.", raw,
-                       ctx=ctx)
+        return _reject(
+            p, ErrorCode.ENVELOPE_MALFORMED, "The envelope does not parse.", raw, ctx=ctx
+        )
     session = resolver.resolve(header.session_id)
     if isinstance(session, ErrorCode):
-        return _reject(p, session, "The record's capture session cannot be opened.", raw,
-                       ctx=ctx, header=header)
+        return _reject(
+            p,
+            session,
+            "The record's capture session cannot be opened.",
+            raw,
+            ctx=ctx,
+            header=header,
+        )
     try:
         header, plaintext = open_envelope(raw, session)
     except CryptoError:
-        return _reject(p, ErrorCode.ENVELOPE_UNAUTHENTIC, "The envelope is not authentic.", raw,
-                       ctx=ctx, header=header)
+        return _reject(
+            p,
+            ErrorCode.ENVELOPE_UNAUTHENTIC,
+            "The envelope is not authentic.",
+            raw,
+            ctx=ctx,
+            header=header,
+        )
     # From here on the header is authenticated: its id and seq are the device's own.
     try:
         raw_body, body = decode_body(plaintext)
     except ValidationError as exc:
         fields = sorted(exc.messages) if isinstance(exc.messages, dict) else []
-        return _reject(p, ErrorCode.EVENT_INVALID,
-                       "The event does not validate: " + ", ".join(map(str, fields)), raw,
-                       ctx=ctx, header=header, body=plaintext.decode("utf-8", "replace"),
-                       seq=header.seq)
+        return _reject(
+            p,
+            ErrorCode.EVENT_INVALID,
+            "The event does not validate: " + ", ".join(map(str, fields)),
+            raw,
+            ctx=ctx,
+            header=header,
+            body=plaintext.decode("utf-8", "replace"),
+            seq=header.seq,
+        )
     except ValueError:
-        return _reject(p, ErrorCode.EVENT_INVALID, "The event is not a JSON object.", raw,
-                       ctx=ctx, header=header, body=plaintext.decode("utf-8", "replace"),
-                       seq=header.seq)
+        return _reject(
+            p,
+            ErrorCode.EVENT_INVALID,
+            "The event is not a JSON object.",
+            raw,
+            ctx=ctx,
+            header=header,
+            body=plaintext.decode("utf-8", "replace"),
+            seq=header.seq,
+        )
     if body["op"] != ctx.device.operation_id:
-        return _reject(p, ErrorCode.WRONG_OPERATION,
-                       "The event belongs to another operation.", raw, ctx=ctx, header=header,
-                       body=plaintext.decode(), seq=header.seq)
+        return _reject(
+            p,
+            ErrorCode.WRONG_OPERATION,
+            "The event belongs to another operation.",
+            raw,
+            ctx=ctx,
+            header=header,
+            body=plaintext.decode(),
+            seq=header.seq,
+        )
     p.trusted_seq = header.seq
     p.row = {
         "id": header.event_id,
@@ -256,11 +320,18 @@ def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) 
     candidates = [p for p in prepared if p.row is not None]
     ids = list({p.row["id"] for p in candidates if p.row})
     with write_transaction():
-        existing = {
-            e.id: (e.content_hash, e.device_id)
-            for e in Event.select(Event.id, Event.content_hash, Event.device)
-            .where(Event.id.in_(ids))
-        } if ids else {}
+        existing = (
+            {
+                eid: (digest, device)
+                for eid, digest, device in Event.select(
+                    Event.id, Event.content_hash, Event.device
+                )
+                .where(Event.id.in_(ids))
+                .tuples()
+            }
+            if ids
+            else {}
+        )
         fresh: dict[uuid.UUID, _Prepared] = {}
         for p in candidates:
             assert p.row is not None
@@ -274,28 +345,48 @@ def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) 
                 fresh[eid] = p
         _store_sessions(ctx, resolver, fresh.values())
         rows = [p.row for p in fresh.values()]
-        for start in range(0, len(rows), CHUNK):
-            Event.insert_many(rows[start : start + CHUNK]).on_conflict_ignore().execute()
-        stored = {
-            e.id: e.content_hash
-            for e in Event.select(Event.id, Event.content_hash).where(Event.id.in_(list(fresh)))
-        } if fresh else {}
+        inserted = bulk_insert(Event, rows, ignore_conflicts=True)
+        if inserted == len(rows):
+            stored = {eid: p.row["content_hash"] for eid, p in fresh.items()}  # type: ignore[index]
+        else:
+            # Some rows lost a race or reuse a sequence number: look at what is stored.
+            stored = dict(
+                Event.select(Event.id, Event.content_hash)
+                .where(Event.id.in_(list(fresh)))
+                .tuples()
+            )
         for eid, p in fresh.items():
             if stored.get(eid) == p.row["content_hash"]:  # type: ignore[index]
                 p.result = Result(p.index, ACCEPTED, id=eid, seq=p.row["seq"])  # type: ignore[index]
             else:
                 # Another event already holds this device's sequence number.
                 _equivocation(p, ctx)
-        people = [p.person for p in fresh.values() if p.person and p.result
-                  and p.result.status == ACCEPTED]
+        people = [
+            p.person
+            for p in fresh.values()
+            if p.person and p.result and p.result.status == ACCEPTED
+        ]
         if people:
             for start in range(0, len(people), CHUNK):
-                Person.insert_many(people[start : start + CHUNK]).on_conflict_ignore().execute()
+                bulk_insert(Person, people[start : start + CHUNK], ignore_conflicts=True)
             changelog.record(ctx.device.operation_id, "person", [p["id"] for p in people])
         quarantined = [p.quarantine for p in prepared if p.quarantine]
         for start in range(0, len(quarantined), CHUNK):
-            QuarantinedRecord.insert_many(quarantined[start : start + CHUNK]).execute()
+            bulk_insert(QuarantinedRecord, quarantined[start : start + CHUNK])
         _advance_sequence(ctx, [p.trusted_seq for p in prepared if p.trusted_seq])
+        accepted = [
+            p.row for p in fresh.values() if p.row and p.result and p.result.status == ACCEPTED
+        ]
+        if accepted and backend_name(database) == "postgresql":
+            # Processes deriving the same people at once would each miss the other's events
+            # and collide on person_state rows: take turns per operation until commit.
+            database.execute_sql(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                (_RECONCILE_LOCK, ctx.device.operation_id),
+            )
+        reconcile.on_events(
+            ctx.device.operation_id, accepted, skew_ms=ctx.device_clock_ms - ctx.server_ms
+        )
     return [p.result for p in prepared if p.result is not None]
 
 
@@ -311,13 +402,22 @@ def _equivocation(p: _Prepared, ctx: Context) -> None:
     """Same id (or sequence) with different content: refuse, keep, and flag for staff."""
     assert p.row is not None
     row = p.row
-    p.result = Result(p.index, REJECTED, id=row["id"], seq=row["seq"],
-                      code=str(ErrorCode.EQUIVOCATION),
-                      message="Another record already holds this id or sequence number.")
+    p.result = Result(
+        p.index,
+        REJECTED,
+        id=row["id"],
+        seq=row["seq"],
+        code=str(ErrorCode.EQUIVOCATION),
+        message="Another record already holds this id or sequence number.",
+    )
     p.quarantine = {
-        "operation": ctx.device.operation_id, "device": ctx.device.id,
-        "reason": str(ErrorCode.EQUIVOCATION), "message": p.result.message,
-        "event_id": row["id"], "seq": row["seq"], "envelope": row["envelope"],
+        "operation": ctx.device.operation_id,
+        "device": ctx.device.id,
+        "reason": str(ErrorCode.EQUIVOCATION),
+        "message": p.result.message,
+        "event_id": row["id"],
+        "seq": row["seq"],
+        "envelope": row["envelope"],
         "body": row["body"],
     }
 
@@ -331,15 +431,28 @@ def _store_sessions(ctx: Context, resolver: SessionResolver, fresh: Iterable[_Pr
         blob = resolver.blobs.get(sid)
         if info is None or blob is None:
             continue
-        rows.append({"id": sid_hex, "device": ctx.device.id, "server_kid": info.server_kid,
-                     "created_ms": info.created_ms, "blob": blob})
+        rows.append(
+            {
+                "id": sid_hex,
+                "device": ctx.device.id,
+                "server_kid": info.server_kid,
+                "created_ms": info.created_ms,
+                "blob": blob,
+            }
+        )
     if rows:
         CaptureSession.insert_many(rows).on_conflict_ignore().execute()
 
 
 def _advance_sequence(ctx: Context, seqs: list[int]) -> None:
     """Move the device's high and contiguous sequence in the same transaction as its events."""
-    device = Device.get_by_id(ctx.device.id)
+    query = Device.select().where(Device.id == ctx.device.id)
+    if backend_name(database) == "postgresql":
+        # Processes may commit batches of one device at once: lock the row first, so each reads
+        # the marks and events the other committed, and marks never move back (SQLite's
+        # IMMEDIATE transactions are already serialised).
+        query = query.for_update()
+    device = query.get()
     high = max([device.high_seq, *seqs])
     contiguous = device.contiguous_seq
     if high > contiguous:
@@ -349,8 +462,7 @@ def _advance_sequence(ctx: Context, seqs: list[int]) -> None:
             .where((Event.device == device.id) & (Event.seq > contiguous))
             .union(
                 QuarantinedRecord.select(QuarantinedRecord.seq).where(
-                    (QuarantinedRecord.device == device.id)
-                    & (QuarantinedRecord.seq > contiguous)
+                    (QuarantinedRecord.device == device.id) & (QuarantinedRecord.seq > contiguous)
                 )
             )
         )

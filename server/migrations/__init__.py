@@ -9,6 +9,8 @@ On PostgreSQL the run holds an advisory lock, so processes starting together mig
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from peewee import Database, PostgresqlDatabase
@@ -20,6 +22,19 @@ _ADVISORY_LOCK_KEY = 0x6D75737465  # "muste"
 
 def _runner(db: Database) -> Runner:
     return Runner(db, directory=VERSIONS_DIR, table_name="schema_migration")
+
+
+@contextmanager
+def exclusive(db: Database) -> Iterator[None]:
+    """Hold the setup lock (a PostgreSQL advisory lock; re-entrant) so one process sets up."""
+    if not isinstance(db, PostgresqlDatabase):
+        yield
+        return
+    db.execute_sql("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,))
+    try:
+        yield
+    finally:
+        db.execute_sql("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK_KEY,))
 
 
 def apply_pending(db: Database) -> list[str]:

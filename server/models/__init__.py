@@ -15,6 +15,7 @@ from server.models.operation import (
     RouteStop,
 )
 from server.models.person import PERSON_SOURCES, SEXES, Person
+from server.models.reconcile import PersonLink, PersonState, Resolution
 from server.models.staff import ROLES, ApiToken, Assignment, AuditEntry, StaffUser
 
 #: Every table, in creation order.
@@ -34,6 +35,9 @@ ALL_MODELS: list[type[BaseModel]] = [
     CaptureSession,
     Event,
     QuarantinedRecord,
+    PersonState,
+    Resolution,
+    PersonLink,
 ]
 
 __all__ = [
@@ -57,6 +61,9 @@ __all__ = [
     "Group",
     "Operation",
     "Person",
+    "PersonLink",
+    "PersonState",
+    "Resolution",
     "RouteStop",
     "StaffUser",
     "utcnow",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from peewee import (
     AutoField,
     BigIntegerField,
@@ -27,6 +29,9 @@ class Event(BaseModel):
     arrived, so authenticity can be re-checked at any time.
     """
 
+    operation_id: int
+    device_id: uuid.UUID
+
     id = UUIDField(primary_key=True)
     operation = ForeignKeyField(Operation, backref="events", on_delete="CASCADE")
     device = ForeignKeyField(Device, backref="events", on_delete="CASCADE")
@@ -40,11 +45,13 @@ class Event(BaseModel):
     method = CharField(max_length=16, null=True)
     author = CharField(max_length=100, default="")
     count = IntegerField(null=True)
-    ref = UUIDField(null=True)
+    ref = UUIDField(null=True, index=True)
     captured_ms = BigIntegerField()
     received_at = DateTimeField(default=utcnow, index=True)
     # Implausible capture time: "future", "before_start" or "skew"; null when plausible.
     time_flag = CharField(max_length=16, null=True)
+    # Device clock minus server clock when the event arrived (ms); orders events across devices.
+    skew_ms = BigIntegerField(null=True)
     content_hash = CharField(max_length=64)
     body = TextField()
     envelope = BlobField()
@@ -55,6 +62,10 @@ class Event(BaseModel):
 
 class QuarantinedRecord(BaseModel):
     """A record that was refused: kept for staff, never dropped, never merged silently."""
+
+    operation_id: int | None
+    device_id: uuid.UUID | None
+    released_by_id: int | None
 
     id = AutoField()
     operation = ForeignKeyField(Operation, null=True, on_delete="SET NULL")

@@ -20,8 +20,16 @@ from sync.protocol import ErrorCode
 
 #: Person fields a field device receives (no phone numbers: it does not need them).
 DEVICE_PERSON_FIELDS = (
-    "full_name", "given_name", "family_name", "sex", "birth_date", "age", "nationality",
-    "document_type", "document_number", "source",
+    "full_name",
+    "given_name",
+    "family_name",
+    "sex",
+    "birth_date",
+    "age",
+    "nationality",
+    "document_type",
+    "document_number",
+    "source",
 )
 
 
@@ -38,9 +46,7 @@ def person_for_device(p: Person) -> dict[str, Any]:
 def build_page(device: Device, cursor: int, limit: int) -> dict[str, Any]:
     """The changes after ``cursor`` for the device's operation, at most ``limit`` change rows."""
     op: Operation = device.operation
-    newest = (
-        Change.select(fn.MAX(Change.id)).where(Change.operation == op.id).scalar() or 0
-    )
+    newest = Change.select(fn.MAX(Change.id)).where(Change.operation == op.id).scalar() or 0
     if cursor < 0 or (cursor > 0 and cursor > newest):
         raise MusterError(
             "This cursor is not usable here; clear the local copy and pull from 0.",
@@ -58,7 +64,10 @@ def build_page(device: Device, cursor: int, limit: int) -> dict[str, Any]:
         wanted.setdefault(change.entity, set()).add(change.entity_id)
     page: dict[str, Any] = {
         "operation": {
-            "id": op.id, "name": op.name, "timezone": op.timezone, "status": op.status,
+            "id": op.id,
+            "name": op.name,
+            "timezone": op.timezone,
+            "status": op.status,
             "starts_at": op.starts_at.isoformat() + "Z",
         },
         "checkpoints": [
@@ -67,19 +76,64 @@ def build_page(device: Device, cursor: int, limit: int) -> dict[str, Any]:
                 (Checkpoint.operation == op.id)
                 & Checkpoint.id.in_([int(i) for i in wanted["checkpoint"]])
             )
-        ] if wanted["checkpoint"] else [],
+        ]
+        if wanted["checkpoint"]
+        else [],
         "groups": [
             group_as_dict(g)
             for g in Group.select().where(
                 (Group.operation == op.id) & Group.id.in_([int(i) for i in wanted["group"]])
             )
-        ] if wanted["group"] else [],
+        ]
+        if wanted["group"]
+        else [],
         "people": [
             person_for_device(p)
             for p in Person.select().where(
                 (Person.operation == op.id) & Person.id.in_(list(wanted["person"]))
             )
-        ] if wanted["person"] else [],
+        ]
+        if wanted["person"]
+        else [],
     }
+    page["resolutions"] = _resolutions(op.id, wanted.get("resolution", set()))
     next_cursor = changes[-1].id if changes else cursor
     return {"page": page, "cursor": next_cursor, "more": next_cursor < newest}
+
+
+def _resolutions(operation_id: int, ids: set[str]) -> list[dict[str, Any]]:
+    """Changed resolutions, minimal: id, kind, the people named and their current state."""
+    if not ids:
+        return []
+    from server.models import PersonState, Resolution
+
+    rows = list(
+        Resolution.select().where(
+            (Resolution.operation == operation_id) & Resolution.id.in_(list(ids))
+        )
+    )
+    people = {str(r.person) for r in rows if r.person}
+    people |= {str(json.loads(r.payload).get("into")) for r in rows if r.kind == "merge"}
+    states = {
+        str(s.person): s.state
+        for s in PersonState.select(PersonState.person, PersonState.state).where(
+            PersonState.person.in_(list(people))
+        )
+    }
+    out = []
+    for r in rows:
+        payload = json.loads(r.payload)
+        named = [str(r.person)] if r.person else []
+        if r.kind == "merge":
+            named.append(payload["into"])
+        out.append(
+            {
+                "id": str(r.id),
+                "kind": r.kind,
+                "people": named,
+                "group": payload.get("group"),
+                "reverted": r.reverted_by is not None,
+                "state": states.get(str(r.person)) if r.person else None,
+            }
+        )
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from playhouse.migrations import Runner
 
@@ -13,7 +15,14 @@ def _tables(db: object) -> set[str]:
     return set(db.get_tables())  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("start", ["0001_initial", "0002_devices_and_events"])
+OLDER = sorted(
+    name[:-3]
+    for name in os.listdir(migrations.VERSIONS_DIR)
+    if name[:4].isdigit() and name.endswith(".py")
+)[:-1]
+
+
+@pytest.mark.parametrize("start", OLDER)
 def test_a_database_at_an_older_version_upgrades_to_the_latest(db_url: str, start: str) -> None:
     db = open_database(db_url)
     db.connect()

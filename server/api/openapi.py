@@ -1,0 +1,166 @@
+"""The OpenAPI document, generated from the URL map and the marshmallow schemas.
+
+Views describe themselves with ``@api_doc(summary=..., body=Schema, response=Schema)``; the
+paths, methods and path parameters come from ``app.url_map``, so every route is covered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, current_app
+from marshmallow import Schema
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+bp = Blueprint("openapi", __name__)
+
+_CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
+_PARAM_TYPES = {
+    "int": {"type": "integer"},
+    "uuid": {"type": "string", "format": "uuid"},
+    "string": {"type": "string"},
+    None: {"type": "string"},
+}
+
+
+def api_doc(
+    summary: str = "",
+    *,
+    body: type[Schema] | Schema | None = None,
+    response: type[Schema] | Schema | None = None,
+    status: int = 200,
+    query: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> Callable[[F], F]:
+    """Attach OpenAPI metadata to a view; the view itself is unchanged."""
+
+    def decorate(view: F) -> F:
+        view._api_doc = {  # type: ignore[attr-defined]
+            "summary": summary,
+            "body": body,
+            "response": response,
+            "status": status,
+            "query": query or {},
+            "content_type": content_type,
+        }
+        return view
+
+    return decorate
+
+
+def _schema_ref(spec: Any, schema: type[Schema] | Schema) -> dict[str, Any]:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema") or cls.__name__
+    if name not in spec.components.schemas:
+        spec.components.schema(name, schema=cls)
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The OpenAPI 3 document of every ``/api/v1`` route of ``app``."""
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    spec = APISpec(
+        title="Muster API", version="1", openapi_version="3.0.3", plugins=[MarshmallowPlugin()]
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.schema(
+        "Error",
+        {
+            "type": "object",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {"type": "object"},
+                    },
+                }
+            },
+        },
+    )
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        meta = getattr(view, "_api_doc", {})
+        path = _CONVERTER.sub(r"{\2}", rule.rule)
+        params = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": _PARAM_TYPES.get(conv, {"type": "string"}),
+            }
+            for conv, name in _CONVERTER.findall(rule.rule)
+        ]
+        operations: dict[str, Any] = {}
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            op: dict[str, Any] = {
+                "summary": meta.get("summary") or (view.__doc__ or rule.endpoint).split("\n")[0],
+                "operationId": f"{rule.endpoint}.{method.lower()}",
+                "tags": [rule.endpoint.split(".")[0]],
+                "parameters": params
+                + [
+                    {
+                        "name": n,
+                        "in": "query",
+                        "required": False,
+                        "description": d,
+                        "schema": {"type": "string"},
+                    }
+                    for n, d in meta.get("query", {}).items()
+                ],
+                "responses": {
+                    "default": {
+                        "description": "An error in the one error shape.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    }
+                },
+            }
+            status = str(meta.get("status", 200))
+            if meta.get("response") is not None:
+                op["responses"][status] = {
+                    "description": "Success.",
+                    "content": {
+                        meta["content_type"]
+                        if method == "GET" and meta["content_type"] != "application/json"
+                        else "application/json": {"schema": _schema_ref(spec, meta["response"])}
+                    },
+                }
+            else:
+                op["responses"][status] = {"description": "Success."}
+            if meta.get("body") is not None:
+                kind = (
+                    "multipart/form-data"
+                    if meta["content_type"] == "multipart/form-data"
+                    else "application/json"
+                )
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {kind: {"schema": _schema_ref(spec, meta["body"])}},
+                }
+            if (
+                not rule.rule.startswith(("/api/v1/sync/", "/api/v1/tokens"))
+                or rule.rule == "/api/v1/tokens/current"
+            ):
+                op["security"] = [{"bearer": []}]
+            operations[method.lower()] = op
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@bp.get("/api/openapi.json")
+def openapi_json() -> dict[str, Any]:
+    """The OpenAPI document of the JSON API (generated, never written by hand)."""
+    cached = current_app.extensions.get("muster.openapi")
+    if cached is None:
+        cached = current_app.extensions["muster.openapi"] = build_spec(current_app)
+    return cached

@@ -1,0 +1,83 @@
+"""Derived reconciliation state (person states, merge links) and staff resolutions.
+
+``PersonState`` and ``PersonLink`` are derived: ``muster-server rebuild`` recomputes them from
+events and resolutions alone. ``Resolution`` rows are source data, like events: never edited,
+except that a later ``revert`` resolution names the one it undoes in ``reverted_by``.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    UUIDField,
+)
+
+from server.models.base import BaseModel, utcnow
+from server.models.operation import Operation
+
+
+class PersonState(BaseModel):
+    """The reconciled state of one person record, updated on ingest and by resolutions."""
+
+    person = UUIDField(primary_key=True)
+    operation = ForeignKeyField(Operation, on_delete="CASCADE")
+    group = IntegerField(null=True)
+    state = CharField(max_length=24)
+    reason = CharField(max_length=200, default="")
+    last_checkpoint = IntegerField(null=True)
+    # Skew-corrected capture time of the last observation, in ms since the epoch.
+    last_seen_ms = BigIntegerField(null=True)
+    # Position of ``last_checkpoint`` on the group's route (1 = start); null when off-route.
+    route_pos = IntegerField(null=True)
+    merged_into = UUIDField(null=True)
+    # JSON: open conflicts [{"key", "kind", "events"}], open flags, name keys.
+    conflicts = TextField(default="[]")
+    flags = TextField(default="[]")
+    name_keys = TextField(default="[]")
+    event_count = IntegerField(default=0)
+    # A digest of everything above: resolutions name it to detect stale decisions.
+    version = CharField(max_length=16)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "person_state"
+        indexes = ((("operation", "group", "state"), False),)
+
+
+class Resolution(BaseModel):
+    """A decision made by staff on the server: an audited event that devices also pull."""
+
+    id = UUIDField(primary_key=True)
+    operation = ForeignKeyField(Operation, on_delete="CASCADE")
+    kind = CharField(max_length=24)
+    person = UUIDField(null=True, index=True)
+    payload = TextField(default="{}")
+    actor = CharField(max_length=100)
+    at = DateTimeField(default=utcnow)
+    at_ms = BigIntegerField()
+    reason = TextField(default="")
+    based_on_version = CharField(max_length=16, null=True)
+    reverted_by = UUIDField(null=True)
+
+    class Meta:
+        indexes = ((("operation", "at_ms"), False),)
+
+
+class PersonLink(BaseModel):
+    """A merge, Person Finder style: the duplicate record points at its primary; both stay."""
+
+    id = AutoField()
+    operation = ForeignKeyField(Operation, on_delete="CASCADE")
+    duplicate = UUIDField(unique=True)
+    primary = UUIDField(index=True)
+    resolution = UUIDField()
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "person_link"

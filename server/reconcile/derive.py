@@ -1,0 +1,579 @@
+"""The pure core of reconciliation: events and resolutions in, per-person state out.
+
+Nothing here touches the database, the clock or Flask, so the same functions serve ingest
+(a few people at a time), ``muster-server rebuild`` and the nightly report (a frozen snapshot).
+
+Events form a grow-only set. Every function first drops duplicate ids and sorts by
+``(corrected capture time, device, seq, event id)``, so arrival order, batching and repetition
+never change a result. The corrected time is the device's capture time minus the clock skew the
+server measured when the event arrived. A void retracts an earlier event of the *same* device;
+a void aimed at another device's event retracts nothing and is reported as a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Every reconciliation state, and how each counts towards a group's expected size.
+ACCOUNTED = ("checked_in", "arrived", "needs_assistance", "confirmed", "left")
+UNACCOUNTED = ("not_seen", "absent", "missing")
+STATES = (*ACCOUNTED, *UNACCOUNTED, "merged")
+
+POSITIVE_STATUSES = ("present", "boarded", "crossed", "arrived")
+#: Flags that put a person in ``needs_assistance`` until voided.
+ASSISTANCE_FLAGS = ("medical", "injured", "vulnerable")
+
+#: Resolution kinds; which ones concern one person (and so may carry based_on_version).
+RESOLUTION_KINDS = (
+    "confirm",
+    "declare_missing",
+    "merge",
+    "resolve",
+    "move",
+    "accept_walkin",
+    "release_quarantine",
+    "revert",
+)
+PERSON_KINDS = ("confirm", "declare_missing", "merge", "resolve", "move", "accept_walkin")
+
+#: Two observations of one person closer than this at different checkpoints: "two places".
+TWO_PLACES_WINDOW_MS = 10 * 60 * 1000
+#: Contradictory statuses from two devices at one checkpoint within this window.
+CONTRADICTION_WINDOW_MS = 30 * 60 * 1000
+#: A headcount is compared with named check-ins this close in time at the same checkpoint.
+HEADCOUNT_WINDOW_MS = 30 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class EventRec:
+    """One accepted event, as reconciliation needs it."""
+
+    id: str
+    device: str
+    seq: int
+    kind: str
+    captured_ms: int
+    skew_ms: int = 0
+    person: str | None = None
+    checkpoint: int | None = None
+    group: int | None = None
+    status: str | None = None
+    method: str | None = None
+    author: str = ""
+    count: int | None = None
+    ref: str | None = None
+    flag: str | None = None
+    received_ms: int = 0
+    time_flag: str | None = None
+
+    @property
+    def corrected_ms(self) -> int:
+        return self.captured_ms - self.skew_ms
+
+    @property
+    def order(self) -> tuple[int, str, int, str]:
+        return (self.corrected_ms, self.device, self.seq, self.id)
+
+
+@dataclass(frozen=True)
+class ResolutionRec:
+    """One staff resolution; ``payload`` holds ids only (person, into, group, key, record)."""
+
+    id: str
+    kind: str
+    at_ms: int
+    person: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    actor: str = ""
+    reason: str = ""
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.at_ms, self.id)
+
+
+@dataclass(frozen=True)
+class PersonRec:
+    """A person record: its roster group, source and the keys used to spot duplicates."""
+
+    id: str
+    group: int | None = None
+    source: str = "roster"
+    document_key: str = ""
+    birth_date: str | None = None
+    name_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupRec:
+    id: int
+    name: str = ""
+    expected_size: int = 0
+    route: tuple[int, ...] = ()
+
+
+@dataclass
+class PersonState:
+    """What reconciliation knows about one person record."""
+
+    person: str
+    group: int | None
+    state: str
+    reason: str = ""
+    last_checkpoint: int | None = None
+    last_seen_ms: int | None = None
+    route_pos: int | None = None
+    merged_into: str | None = None
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    name_keys: list[str] = field(default_factory=list)
+    event_count: int = 0
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def accounted(self) -> bool:
+        return self.state in ACCOUNTED
+
+    def comparable(self) -> dict[str, Any]:
+        """The stored fields (everything but the timeline), for digests and equality tests."""
+        return {
+            "person": self.person,
+            "group": self.group,
+            "state": self.state,
+            "reason": self.reason,
+            "last_checkpoint": self.last_checkpoint,
+            "last_seen_ms": self.last_seen_ms,
+            "route_pos": self.route_pos,
+            "merged_into": self.merged_into,
+            "conflicts": self.conflicts,
+            "flags": self.flags,
+            "name_keys": self.name_keys,
+            "event_count": self.event_count,
+        }
+
+    @property
+    def version(self) -> str:
+        """A digest of the state: equal states have equal versions, on any backend."""
+        raw = json.dumps(self.comparable(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def unique_sorted(events: Iterable[EventRec]) -> list[EventRec]:
+    """Drop repeated event ids and sort in the one deterministic order."""
+    by_id: dict[str, EventRec] = {}
+    for e in events:
+        by_id.setdefault(e.id, e)
+    return sorted(by_id.values(), key=lambda e: e.order)
+
+
+def active_resolutions(resolutions: Iterable[ResolutionRec]) -> list[ResolutionRec]:
+    """Resolutions not undone by a ``revert``, deduplicated and in (time, id) order."""
+    by_id = {r.id: r for r in resolutions}
+    reverted = {str(r.payload.get("resolution")) for r in by_id.values() if r.kind == "revert"}
+    return sorted(
+        (r for r in by_id.values() if r.id not in reverted and r.kind != "revert"),
+        key=lambda r: r.order,
+    )
+
+
+def retractions(events: Sequence[EventRec]) -> tuple[set[str], list[EventRec]]:
+    """Ids retracted by same-device voids, and the voids that aimed at another device's event."""
+    by_id = {e.id: e for e in events}
+    retracted: set[str] = set()
+    foreign: list[EventRec] = []
+    for e in events:
+        if e.kind != "void" or e.ref is None:
+            continue
+        target = by_id.get(e.ref)
+        if target is None or target.kind == "void":
+            continue
+        if target.device == e.device:
+            retracted.add(target.id)
+        else:
+            foreign.append(e)
+    return retracted, foreign
+
+
+def merge_roots(resolutions: Iterable[ResolutionRec]) -> dict[str, str]:
+    """Map each merged duplicate to the root record of its chain (cycles cannot be stored)."""
+    links = {
+        str(r.person): str(r.payload["into"])
+        for r in active_resolutions(resolutions)
+        if r.kind == "merge" and r.person
+    }
+    roots: dict[str, str] = {}
+    for dup in links:
+        node, seen = dup, {dup}
+        while node in links and links[node] not in seen:
+            node = links[node]
+            seen.add(node)
+        roots[dup] = node
+    return roots
+
+
+def _observation_state(e: EventRec, route: tuple[int, ...]) -> str:
+    if e.status == "left":
+        return "left"
+    if e.status == "absent":
+        return "absent"
+    if e.status == "arrived" or (route and e.checkpoint == route[-1]):
+        return "arrived"
+    return "checked_in"
+
+
+def _conflicts(
+    observations: list[EventRec], foreign_voids: list[EventRec], route: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """Route reversals, two places at once, and contradictory statuses, each with its key."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def add(kind: str, *items: EventRec) -> None:
+        ids = sorted(i.id for i in items)
+        key = kind + ":" + ":".join(ids)
+        found.setdefault(key, {"key": key, "kind": kind, "events": ids})
+
+    position = {cp: i for i, cp in enumerate(route, start=1)}
+    furthest: EventRec | None = None
+    for e in observations:
+        pos = position.get(e.checkpoint or -1)
+        if pos is None or e.status in ("absent", "left"):
+            continue
+        if furthest is not None and pos < position[furthest.checkpoint or -1]:
+            add("route_reversal", furthest, e)
+        if furthest is None or pos > position[furthest.checkpoint or -1]:
+            furthest = e
+    for i, a in enumerate(observations):
+        for b in observations[i + 1 :]:
+            gap = b.corrected_ms - a.corrected_ms
+            if gap > max(TWO_PLACES_WINDOW_MS, CONTRADICTION_WINDOW_MS):
+                break
+            if a.device == b.device:
+                continue
+            if (
+                a.checkpoint != b.checkpoint
+                and gap <= TWO_PLACES_WINDOW_MS
+                and "absent" not in (a.status, b.status)
+            ):
+                add("two_places", a, b)
+            elif a.checkpoint == b.checkpoint and _contradict(a.status, b.status):
+                add("contradictory_status", a, b)
+    for v in foreign_voids:
+        add("foreign_void", v)
+    return sorted(found.values(), key=lambda c: c["key"])
+
+
+def _contradict(a: str | None, b: str | None) -> bool:
+    pair = {a, b}
+    return "absent" in pair and bool(pair & set(POSITIVE_STATUSES))
+
+
+def derive_person(
+    person: PersonRec,
+    events: Iterable[EventRec],
+    resolutions: Iterable[ResolutionRec],
+    groups: Mapping[int, GroupRec],
+    merged_into: str | None = None,
+    members: Iterable[str] = (),
+) -> PersonState:
+    """Compute one person's state from its events (and its merged duplicates') and resolutions.
+
+    ``events`` may include events of other people (voids need their targets); only check-ins,
+    walk-ins and flags naming ``person`` or one of ``members`` (the records merged into it,
+    directly or through a chain) count.
+    """
+    ordered = unique_sorted(events)
+    retracted, foreign = retractions(ordered)
+    mine = [r for r in active_resolutions(resolutions)]
+    members = {person.id, *members}
+    live = [e for e in ordered if e.id not in retracted and e.person in members]
+    observations = [e for e in live if e.kind in ("checkin", "walkin")]
+    group_id = person.group
+    for r in mine:
+        if r.kind in ("move", "accept_walkin") and str(r.person) == person.id:
+            group_id = int(r.payload["group"])
+    route = groups[group_id].route if group_id is not None and group_id in groups else ()
+    state = PersonState(
+        person=person.id,
+        group=group_id,
+        state="not_seen",
+        reason="not seen at any checkpoint",
+        name_keys=sorted(person.name_keys),
+    )
+    state.event_count = sum(1 for e in ordered if e.person in members)
+    voids_here = [e for e in foreign if e.ref in {x.id for x in ordered if x.person in members}]
+    state.conflicts = _conflicts(observations, voids_here, route)
+    resolved = {
+        str(r.payload.get("key"))
+        for r in mine
+        if r.kind == "resolve" and str(r.person) == person.id
+    }
+    state.conflicts = [c for c in state.conflicts if c["key"] not in resolved]
+    state.flags = sorted({e.flag for e in live if e.kind == "flag" and e.flag})
+    if observations:
+        last = observations[-1]
+        state.last_checkpoint, state.last_seen_ms = last.checkpoint, last.corrected_ms
+        state.route_pos = route.index(last.checkpoint) + 1 if last.checkpoint in route else None
+    decisive: list[tuple[tuple[int, str], str, str]] = [
+        ((e.corrected_ms, e.id), _observation_state(e, route), f"checkpoint {e.checkpoint}")
+        for e in observations
+    ]
+    for r in mine:
+        if str(r.person) == person.id and r.kind in ("confirm", "declare_missing"):
+            label = "confirmed" if r.kind == "confirm" else "missing"
+            decisive.append(((r.at_ms, r.id), label, "resolution"))
+    if decisive:
+        _, state.state, where = max(decisive)
+        state.reason = {
+            "checked_in": f"seen at {where}",
+            "arrived": f"arrived at {where}",
+            "left": f"left the group at {where}",
+            "absent": f"reported absent at {where}",
+            "confirmed": "confirmed by staff",
+            "missing": "declared missing by staff",
+        }[state.state]
+    if state.state in ("checked_in", "arrived", "confirmed") and set(state.flags) & set(
+        ASSISTANCE_FLAGS
+    ):
+        state.state, state.reason = "needs_assistance", "flagged: " + ",".join(state.flags)
+    if merged_into is not None:
+        state.state, state.reason, state.merged_into = (
+            "merged",
+            "merged into another record",
+            merged_into,
+        )
+    state.timeline = [
+        _timeline_item(e, e.id in retracted)
+        for e in ordered
+        if e.person in members
+        or (e.kind == "void" and e.ref in {x.id for x in ordered if x.person in members})
+    ]
+    state.timeline += [
+        {
+            "type": "resolution",
+            "id": r.id,
+            "kind": r.kind,
+            "at_ms": r.at_ms,
+            "actor": r.actor,
+            "reason": r.reason,
+        }
+        for r in mine
+        if str(r.person) == person.id or str(r.payload.get("into")) == person.id
+    ]
+    state.timeline.sort(key=lambda t: (t["at_ms"], t["id"]))
+    return state
+
+
+def _timeline_item(e: EventRec, retracted: bool) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "id": e.id,
+        "kind": e.kind,
+        "at_ms": e.corrected_ms,
+        "captured_ms": e.captured_ms,
+        "received_ms": e.received_ms,
+        "device": e.device,
+        "seq": e.seq,
+        "author": e.author,
+        "person": e.person,
+        "checkpoint": e.checkpoint,
+        "status": e.status,
+        "method": e.method,
+        "flag": e.flag,
+        "count": e.count,
+        "ref": e.ref,
+        "time_flag": e.time_flag,
+        "retracted": retracted,
+    }
+
+
+def duplicate_pairs(
+    people: Iterable[PersonRec], roots: Mapping[str, str], dismissed: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Probable duplicates: the same document key, or the same name key and birth date.
+
+    Score = 1 - product of (1 - weight) over the matching evidence: document 0.9, name 0.6,
+    birth date 0.5. Records merged into another, and dismissed pairs, are left out.
+    """
+    # A record merged into another speaks through its primary; pairs are between primaries.
+    people = sorted(
+        (p for p in {p.id: p for p in people}.values() if p.id not in roots), key=lambda p: p.id
+    )
+    buckets: dict[str, list[PersonRec]] = {}
+    for p in people:
+        if p.document_key:
+            buckets.setdefault("d:" + p.document_key, []).append(p)
+        if p.birth_date:
+            for key in p.name_keys:
+                buckets.setdefault(f"n:{key}:{p.birth_date}", []).append(p)
+    skip = set(dismissed)
+    pairs: dict[tuple[str, str], dict[str, Any]] = {}
+    for members in buckets.values():
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                if a.id == b.id:
+                    continue
+                pair = (a.id, b.id) if a.id < b.id else (b.id, a.id)
+                if pair in pairs:
+                    continue
+                evidence = []
+                if a.document_key and a.document_key == b.document_key:
+                    evidence.append("document_key")
+                if set(a.name_keys) & set(b.name_keys):
+                    evidence.append("name_key")
+                if a.birth_date and a.birth_date == b.birth_date:
+                    evidence.append("birth_date")
+                miss = 1.0
+                for name, weight in (("document_key", 0.9), ("name_key", 0.6), ("birth_date", 0.5)):
+                    if name in evidence:
+                        miss *= 1 - weight
+                key = f"duplicate:{pair[0]}:{pair[1]}"
+                if key not in skip:
+                    pairs[pair] = {
+                        "key": key,
+                        "people": list(pair),
+                        "score": round(1 - miss, 2),
+                        "evidence": evidence,
+                    }
+    return sorted(pairs.values(), key=lambda d: (-d["score"], d["key"]))
+
+
+def headcount_mismatches(
+    events: Iterable[EventRec],
+    group_of: Mapping[str, int | None],
+    roots: Mapping[str, str],
+    window_ms: int = HEADCOUNT_WINDOW_MS,
+) -> list[dict[str, Any]]:
+    """Headcounts whose number differs from the named people checked in near them.
+
+    Named = distinct people (merged duplicates count once) of the counted group with a positive
+    check-in or walk-in at the same checkpoint within ``window_ms`` of the count.
+    """
+    ordered = unique_sorted(events)
+    retracted, _ = retractions(ordered)
+    live = [e for e in ordered if e.id not in retracted]
+    out = []
+    for h in live:
+        if h.kind != "headcount":
+            continue
+        named = {
+            roots.get(e.person, e.person)
+            for e in live
+            if e.kind in ("checkin", "walkin")
+            and e.person
+            and e.checkpoint == h.checkpoint
+            and (e.status in POSITIVE_STATUSES or e.kind == "walkin")
+            and abs(e.corrected_ms - h.corrected_ms) <= window_ms
+            and group_of.get(e.person) == h.group
+        }
+        if len(named) != h.count:
+            out.append(
+                {
+                    "key": f"headcount:{h.id}",
+                    "event": h.id,
+                    "group": h.group,
+                    "checkpoint": h.checkpoint,
+                    "counted": h.count,
+                    "named": len(named),
+                    "difference": (h.count or 0) - len(named),
+                    "at_ms": h.corrected_ms,
+                }
+            )
+    return out
+
+
+@dataclass
+class Snapshot:
+    """Everything reconciliation reads, frozen: what the nightly report derives from."""
+
+    operation_id: int
+    people: dict[str, PersonRec]
+    groups: dict[int, GroupRec]
+    events: list[EventRec]
+    resolutions: list[ResolutionRec]
+
+
+@dataclass
+class OperationState:
+    """Every person's state, per-group summaries and the cross-person queues."""
+
+    people: dict[str, PersonState]
+    groups: dict[int | None, dict[str, Any]]
+    duplicates: list[dict[str, Any]]
+    headcounts: list[dict[str, Any]]
+
+
+def summarise(states: Iterable[PersonState]) -> dict[int | None, dict[str, Any]]:
+    """Per group: records, expected (records not merged away), accounted, by state."""
+    out: dict[int | None, dict[str, Any]] = {}
+    for s in states:
+        g = out.setdefault(
+            s.group,
+            {
+                "records": 0,
+                "expected": 0,
+                "accounted": 0,
+                "unaccounted": 0,
+                "by_state": dict.fromkeys(STATES, 0),
+                "by_checkpoint": {},
+            },
+        )
+        g["records"] += 1
+        g["by_state"][s.state] += 1
+        if s.state == "merged":
+            continue
+        g["expected"] += 1
+        if s.accounted:
+            g["accounted"] += 1
+            if s.last_checkpoint is not None:
+                cp = str(s.last_checkpoint)
+                g["by_checkpoint"][cp] = g["by_checkpoint"].get(cp, 0) + 1
+        else:
+            g["unaccounted"] += 1
+    return out
+
+
+def derive_operation(snapshot: Snapshot) -> OperationState:
+    """Derive the whole operation from a snapshot; independent of order and repetition."""
+    events = unique_sorted(snapshot.events)
+    resolutions = active_resolutions(snapshot.resolutions)
+    roots = merge_roots(snapshot.resolutions)
+    links = {str(r.person): str(r.payload["into"]) for r in resolutions if r.kind == "merge"}
+    clusters: dict[str, set[str]] = {}
+    for dup, root in roots.items():
+        clusters.setdefault(root, set()).add(dup)
+    by_person: dict[str, list[EventRec]] = {}
+    by_id = {e.id: e for e in events}
+    for e in events:
+        owner = e.person or (by_id[e.ref].person if e.ref in by_id else None)
+        if owner:
+            by_person.setdefault(roots.get(owner, owner), []).append(e)
+            if owner in roots:
+                by_person.setdefault(owner, []).append(e)
+    res_by_person: dict[str, list[ResolutionRec]] = {}
+    for r in resolutions:
+        for pid in {str(r.person), str(r.payload.get("into"))}:
+            res_by_person.setdefault(pid, []).append(r)
+    people: dict[str, PersonState] = {}
+    for pid, rec in sorted(snapshot.people.items()):
+        cluster = set() if pid in links else clusters.get(pid, set())
+        related = [r for m in {pid, *cluster} for r in res_by_person.get(m, [])]
+        people[pid] = derive_person(
+            rec,
+            by_person.get(pid, []),
+            related,
+            snapshot.groups,
+            merged_into=links.get(pid),
+            members=cluster,
+        )
+    group_of = {pid: s.group for pid, s in people.items()}
+    dismissed = [str(r.payload.get("key")) for r in resolutions if r.kind == "resolve"]
+    return OperationState(
+        people=people,
+        groups=summarise(people.values()),
+        duplicates=duplicate_pairs(snapshot.people.values(), roots, dismissed),
+        headcounts=headcount_mismatches(events, group_of, roots),
+    )

@@ -1,0 +1,439 @@
+"""Load reconciliation inputs from the database and write derived state back.
+
+``load_snapshot`` freezes what the pure core needs (optionally only what was received before a
+cut-off, for the nightly report); ``recompute`` refreshes a few people on ingest or after a
+resolution; ``rebuild`` recomputes an operation from events and resolutions alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from peewee import JOIN
+
+from server.db import bulk_insert, database
+from server.models import (
+    Event,
+    Group,
+    Person,
+    PersonLink,
+    PersonState,
+    Resolution,
+    RouteStop,
+    utcnow,
+)
+from server.reconcile.derive import (
+    EventRec,
+    GroupRec,
+    PersonRec,
+    ResolutionRec,
+    Snapshot,
+    derive_operation,
+    derive_person,
+)
+from server.reconcile.derive import PersonState as DerivedState
+from sync.normalize import name_key
+
+_EVENT_COLUMNS = (
+    Event.id,
+    Event.device,
+    Event.seq,
+    Event.kind,
+    Event.captured_ms,
+    Event.skew_ms,
+    Event.person,
+    Event.checkpoint,
+    Event.group,
+    Event.status,
+    Event.method,
+    Event.author,
+    Event.count,
+    Event.ref,
+    Event.received_at,
+    Event.time_flag,
+    Event.body,
+)
+
+
+def _marks(n: int) -> str:
+    return ", ".join([database.obj.param] * n)
+
+
+def _col(field: Any) -> str:
+    return f'"{field.model._meta.table_name}"."{field.column_name}"'
+
+
+def _fetch(fields: tuple[Any, ...], where: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run one SELECT of ``fields`` without peewee's per-value SQL building (hot path).
+
+    Values come back as the driver gives them; callers convert what they use.
+    """
+    table = fields[0].model._meta.table_name
+    sql = f'SELECT {", ".join(_col(f) for f in fields)} FROM "{table}" WHERE {where}'
+    return list(database.execute_sql(sql, params).fetchall())
+
+
+@functools.lru_cache(maxsize=65536)
+def _name_key(name: str) -> str:
+    return name_key(name)
+
+
+def to_ms(value: dt.datetime) -> int:
+    """Milliseconds since the epoch of a naive UTC datetime."""
+    return int(value.replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def _uid(value: Any) -> str | None:
+    """The dashed text form of a UUID as any backend returns it (hex, dashed or UUID)."""
+    if value is None:
+        return None
+    text = str(value)
+    if len(text) == 32:
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return text
+
+
+def _when_ms(value: Any) -> int:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return to_ms(value)
+
+
+def event_rec(row: Any) -> EventRec:
+    """An ``EventRec`` from a raw tuple of ``_EVENT_COLUMNS`` (any backend's value types)."""
+    (
+        eid,
+        device,
+        seq,
+        kind,
+        captured,
+        skew,
+        person,
+        cp,
+        group,
+        status,
+        method,
+        author,
+        count,
+        ref,
+        received,
+        time_flag,
+        body,
+    ) = row
+    flag = json.loads(body).get("flag") if kind == "flag" else None
+    return EventRec(
+        id=_uid(eid),
+        device=_uid(device),
+        seq=seq,
+        kind=kind,  # type: ignore[arg-type]
+        captured_ms=captured,
+        skew_ms=skew or 0,
+        person=_uid(person),
+        checkpoint=cp,
+        group=group,
+        status=status,
+        method=method,
+        author=author,
+        count=count,
+        ref=_uid(ref),
+        flag=flag,
+        received_ms=_when_ms(received),
+        time_flag=time_flag,
+    )
+
+
+def resolution_rec(r: Resolution) -> ResolutionRec:
+    return ResolutionRec(
+        id=str(r.id),
+        kind=r.kind,
+        at_ms=r.at_ms,
+        person=str(r.person) if r.person else None,
+        payload=json.loads(r.payload),
+        actor=r.actor,
+        reason=r.reason,
+    )
+
+
+def name_keys_of(p: Person) -> tuple[str, ...]:
+    """Order- and script-independent keys of every name a person record carries."""
+    names = [p.full_name, f"{p.given_name} {p.family_name}", *json.loads(p.alternate_names or "[]")]
+    return tuple(sorted({k for k in (_name_key(n) for n in names if n.strip()) if k}))
+
+
+def person_rec(p: Person, name_keys: tuple[str, ...] | None = None) -> PersonRec:
+    return PersonRec(
+        id=str(p.id),
+        group=p.group_id,
+        source=p.source,
+        document_key=p.document_key or "",
+        birth_date=p.birth_date.isoformat() if p.birth_date else None,
+        name_keys=name_keys if name_keys is not None else name_keys_of(p),
+    )
+
+
+def load_groups(operation_id: int) -> dict[int, GroupRec]:
+    routes: dict[int, list[int]] = {}
+    for stop in (
+        RouteStop.select()
+        .join(Group)
+        .where(Group.operation == operation_id)
+        .order_by(RouteStop.position)
+    ):
+        routes.setdefault(stop.group_id, []).append(stop.checkpoint_id)
+    return {
+        g.id: GroupRec(g.id, g.name, g.expected_size, tuple(routes.get(g.id, ())))
+        for g in Group.select().where(Group.operation == operation_id)
+    }
+
+
+def load_snapshot(operation_id: int, received_before: dt.datetime | None = None) -> Snapshot:
+    """Freeze an operation's inputs; with ``received_before`` only what arrived before it."""
+    events = Event.select(*_EVENT_COLUMNS).where(Event.operation == operation_id)
+    people = Person.select().where(Person.operation == operation_id)
+    resolutions = Resolution.select().where(Resolution.operation == operation_id)
+    if received_before is not None:
+        events = events.where(Event.received_at < received_before)
+        people = people.where(Person.entry_date < received_before)
+        resolutions = resolutions.where(Resolution.at < received_before)
+    return Snapshot(
+        operation_id=operation_id,
+        people={str(p.id): person_rec(p) for p in people},
+        groups=load_groups(operation_id),
+        events=[event_rec(row) for row in events.tuples().iterator()],
+        resolutions=[resolution_rec(r) for r in resolutions],
+    )
+
+
+def links(operation_id: int) -> dict[str, str]:
+    """Active merges of an operation: duplicate id -> primary id."""
+    return {
+        str(link.duplicate): str(link.primary)
+        for link in PersonLink.select().where(PersonLink.operation == operation_id)
+    }
+
+
+def roots_of(direct: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for dup in direct:
+        node, seen = dup, {dup}
+        while node in direct and direct[node] not in seen:
+            node = direct[node]
+            seen.add(node)
+        out[dup] = node
+    return out
+
+
+def state_row(operation_id: int, s: DerivedState) -> dict[str, Any]:
+    return {
+        "person": uuid.UUID(s.person),
+        "operation": operation_id,
+        "group": s.group,
+        "state": s.state,
+        "reason": s.reason[:200],
+        "last_checkpoint": s.last_checkpoint,
+        "last_seen_ms": s.last_seen_ms,
+        "route_pos": s.route_pos,
+        "merged_into": uuid.UUID(s.merged_into) if s.merged_into else None,
+        "conflicts": json.dumps(s.conflicts, sort_keys=True),
+        "flags": json.dumps(s.flags),
+        "name_keys": json.dumps(s.name_keys, ensure_ascii=False),
+        "event_count": s.event_count,
+        "version": s.version,
+        "updated_at": utcnow(),
+    }
+
+
+def write_states(operation_id: int, states: Iterable[DerivedState]) -> int:
+    """Replace the stored states of these people (call inside a write transaction)."""
+    rows = [state_row(operation_id, s) for s in states]
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        database.execute_sql(
+            f'DELETE FROM "person_state" WHERE "person" IN ({_marks(len(chunk))})',
+            [PersonState.person.db_value(r["person"]) for r in chunk],
+        )
+        bulk_insert(PersonState, chunk)
+    return len(rows)
+
+
+_PERSON_FIELDS = (
+    Person.id,
+    Person.group,
+    Person.source,
+    Person.document_key,
+    Person.birth_date,
+    Person.full_name,
+    Person.given_name,
+    Person.family_name,
+    Person.alternate_names,
+)
+
+
+def _person_rec_from_row(row: tuple[Any, ...]) -> PersonRec:
+    pid, group, source, doc, birth, full, given, family, alternates = row
+    names = [full, f"{given} {family}", *json.loads(alternates or "[]")]
+    keys = tuple(sorted({k for k in (_name_key(n) for n in names if n.strip()) if k}))
+    birth_text = birth if isinstance(birth, str) or birth is None else birth.isoformat()
+    return PersonRec(
+        id=_uid(pid),
+        group=group,
+        source=source,  # type: ignore[arg-type]
+        document_key=doc or "",
+        birth_date=birth_text or None,
+        name_keys=keys,
+    )
+
+
+def derive_people(
+    operation_id: int, person_ids: Iterable[str], timeline: bool = False
+) -> dict[str, DerivedState]:
+    """Derive the given people (and whatever their merges tie them to) from the database.
+
+    Three queries whatever the number of people: the people, their events (with the voids
+    aimed at them) and their resolutions; then the pure core, person by person.
+    """
+    direct = links(operation_id)
+    roots = roots_of(direct)
+    wanted = {str(p) for p in person_ids}
+    targets = {roots.get(p, p) for p in wanted} | wanted
+    clusters: dict[str, set[str]] = {}
+    for dup, root in roots.items():
+        clusters.setdefault(root, set()).add(dup)
+    everyone = set(targets)
+    for t in list(targets):
+        everyone |= clusters.get(t, set())
+    if not everyone:
+        return {}
+    ids = [Person.id.db_value(uuid.UUID(p)) for p in everyone]
+    m, param = _marks(len(ids)), database.obj.param
+    people = {
+        _uid(r[0]): _person_rec_from_row(r)
+        for r in _fetch(
+            _PERSON_FIELDS, f'"operation_id" = {param} AND "id" IN ({m})', [operation_id, *ids]
+        )
+    }
+    if not people:
+        return {}
+    events = [
+        event_rec(row)
+        for row in _fetch(
+            _EVENT_COLUMNS,
+            f'"operation_id" = {param} AND ("person" IN ({m}) OR "ref" IN '
+            f'(SELECT "id" FROM "event" WHERE "person" IN ({m})))',
+            [operation_id, *ids, *ids],
+        )
+    ]
+    resolutions = (
+        [
+            resolution_rec(r)
+            for r in Resolution.select().where(
+                (Resolution.operation == operation_id) & Resolution.person.in_(list(everyone))
+            )
+        ]
+        if Resolution.select().where(Resolution.operation == operation_id).exists()
+        else []
+    )
+    by_person: dict[str | None, list[EventRec]] = {}
+    voids = []
+    for e in events:
+        if e.kind == "void":
+            voids.append(e)
+        else:
+            by_person.setdefault(e.person, []).append(e)
+    groups = load_groups(operation_id)
+    out = {}
+    for pid in sorted(t for t in targets if t in people):
+        cluster = set() if pid in direct else clusters.get(pid, set())
+        members = {pid, *cluster}
+        mine = [e for m_ in members for e in by_person.get(m_, [])]
+        ref_ids = {e.id for e in mine}
+        mine += [v for v in voids if v.ref in ref_ids]
+        related = [
+            r
+            for r in resolutions
+            if str(r.person) in members or str(r.payload.get("into")) in members
+        ]
+        out[pid] = derive_person(
+            people[pid], mine, related, groups, merged_into=direct.get(pid), members=cluster
+        )
+    return out
+
+
+def recompute(operation_id: int, person_ids: Iterable[str]) -> int:
+    """Refresh the stored state of ``person_ids`` (inside the caller's transaction)."""
+    return write_states(operation_id, derive_people(operation_id, person_ids).values())
+
+
+def on_events(operation_id: int, rows: list[dict[str, Any]], skew_ms: int) -> int:
+    """Fold freshly stored events into derived state: one batch, only the people they touch."""
+    if not rows:
+        return 0
+    ids = [Event.id.db_value(row["id"]) for row in rows]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        database.execute_sql(
+            f'UPDATE "event" SET "skew_ms" = {database.obj.param} '
+            f'WHERE "id" IN ({_marks(len(chunk))})',
+            [skew_ms, *chunk],
+        )
+    people = {str(row["person"]) for row in rows if row.get("person")}
+    refs = [Event.id.db_value(row["ref"]) for row in rows if row.get("ref")]
+    if refs:
+        people |= {
+            str(_uid(r[0]))
+            for r in _fetch(
+                (Event.person,), f'"id" IN ({_marks(len(refs))}) AND "person" IS NOT NULL', refs
+            )
+        }
+    return recompute(operation_id, people) if people else 0
+
+
+def rebuild(operation_id: int) -> dict[str, int]:
+    """Recompute all derived state of an operation from events and resolutions alone."""
+    snapshot = load_snapshot(operation_id)
+    derived = derive_operation(snapshot)
+    active = {
+        str(r.id)
+        for r in Resolution.select(Resolution.id).where(
+            (Resolution.operation == operation_id) & Resolution.reverted_by.is_null()
+        )
+    }
+    merges = [r for r in snapshot.resolutions if r.kind == "merge" and r.id in active]
+    PersonState.delete().where(PersonState.operation == operation_id).execute()
+    PersonLink.delete().where(PersonLink.operation == operation_id).execute()
+    for r in merges:
+        PersonLink.create(
+            operation=operation_id, duplicate=r.person, primary=r.payload["into"], resolution=r.id
+        )
+    count = write_states(operation_id, derived.people.values())
+    return {
+        "people": count,
+        "events": len(snapshot.events),
+        "resolutions": len(snapshot.resolutions),
+    }
+
+
+def stored_states(
+    operation_id: int,
+    group: int | None = None,
+) -> list[tuple[Person, PersonState | None]]:
+    """People of an operation with their stored state (None: never derived, so not seen)."""
+    query = (
+        Person.select(Person, PersonState)
+        .join(PersonState, JOIN.LEFT_OUTER, on=(PersonState.person == Person.id), attr="st")
+        .where(Person.operation == operation_id)
+    )
+    if group is not None:
+        query = query.where(
+            (PersonState.group == group) | (PersonState.person.is_null() & (Person.group == group))
+        )
+    out = []
+    for p in query.order_by(Person.full_name, Person.id):
+        st = getattr(p, "st", None)
+        out.append((p, st if st is not None and st.person else None))
+    return out
