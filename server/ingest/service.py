@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from marshmallow import ValidationError
@@ -68,6 +69,10 @@ class Context:
     skew_bound_ms: int
     time_budget_s: float = 20.0
     started: float = field(default_factory=time.monotonic)
+
+    @cached_property
+    def operation_start_ms(self) -> int:
+        return int(self.operation_start.replace(tzinfo=dt.UTC).timestamp() * 1000)
 
 
 @dataclass
@@ -215,7 +220,7 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
         )
     # From here on the header is authenticated: its id and seq are the device's own.
     try:
-        raw_body, body = decode_body(plaintext)
+        _raw, body = decode_body(plaintext)
     except ValidationError as exc:
         fields = sorted(exc.messages) if isinstance(exc.messages, dict) else []
         return _reject(
@@ -274,7 +279,6 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
     }
     if body["kind"] == "walkin":
         p.person = _walk_in_person(ctx.device.operation_id, body)
-    del raw_body
     return p
 
 
@@ -282,10 +286,9 @@ def _time_flag(ctx: Context, captured_ms: int) -> str | None:
     """Flag capture times that cannot be right; they are data, never trusted as order."""
     skew = ctx.device_clock_ms - ctx.server_ms
     corrected = captured_ms - skew
-    start_ms = int(ctx.operation_start.replace(tzinfo=dt.UTC).timestamp() * 1000)
     if captured_ms > ctx.device_clock_ms + _FUTURE_TOLERANCE_MS:
         return "future"
-    if corrected < start_ms - 24 * 3600 * 1000:
+    if corrected < ctx.operation_start_ms - 24 * 3600 * 1000:
         return "before_start"
     if abs(skew) > ctx.skew_bound_ms:
         return "skew"
@@ -455,8 +458,11 @@ def _advance_sequence(ctx: Context, seqs: list[int]) -> None:
     device = query.get()
     high = max([device.high_seq, *seqs])
     contiguous = device.contiguous_seq
+    seen = set(seqs)
+    while contiguous + 1 in seen:
+        contiguous += 1
     if high > contiguous:
-        seen = set(seqs)
+        # A gap remains after this batch: the missing numbers may have arrived earlier.
         later = (
             Event.select(Event.seq)
             .where((Event.device == device.id) & (Event.seq > contiguous))
