@@ -33,6 +33,13 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": 90,
     # Let a scraper on this host read /metrics without a token (not through a proxy).
     "METRICS_ALLOW_LOOPBACK": True,
+    # Nightly reports: folder (default instance/reports), days kept (0: forever), devices silent
+    # longer than this many hours before the cut-off are listed, and the embedded scheduler.
+    "REPORTS_DIR": "",
+    "REPORT_RETENTION_DAYS": 90,
+    "REPORT_SILENT_HOURS": 6,
+    "REPORT_SCHEDULER": True,
+    "REPORT_CHECK_SECONDS": 60,
 }
 
 

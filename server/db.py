@@ -12,15 +12,19 @@ from typing import Any
 
 from flask import Flask
 from peewee import (
-    BooleanField,
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    BlobField,
+    CharField,
     Database,
     DatabaseProxy,
-    DateField,
-    DateTimeField,
+    FloatField,
     ForeignKeyField,
+    IntegerField,
     PostgresqlDatabase,
     SqliteDatabase,
-    UUIDField,
+    TextField,
 )
 from playhouse.db_url import connect as connect_url
 
@@ -131,13 +135,25 @@ def bulk_insert(model: Any, rows: list[dict[str, Any]], *, ignore_conflicts: boo
 
 
 _NATIVE = (int, str, bytes, float, type(None))
+#: Column types whose db_value only coerces a native value (so it can be skipped).
+_PLAIN = (
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    BlobField,
+    CharField,
+    FloatField,
+    IntegerField,
+    TextField,
+)
 
 
 def _converter(field: Any) -> Any:
     """How a value reaches the driver: peewee's ``db_value``, skipped for native values of
     plain columns (it only coerces them); always applied to UUIDs, dates and booleans."""
     target = field.rel_field if isinstance(field, ForeignKeyField) else field
-    if isinstance(target, (UUIDField, DateTimeField, DateField, BooleanField)):
-        return field.db_value
     db_value = field.db_value
+    if type(target) not in _PLAIN:
+        # UUIDs, dates, booleans and our own sealed or hashed columns always convert.
+        return db_value
     return lambda v: v if type(v) in _NATIVE else db_value(v)

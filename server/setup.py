@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -20,10 +21,11 @@ def bootstrap(app: Flask) -> dict[str, Any]:
 
     # Under one lock, so processes starting together create one admin and one set of keys.
     with database.connection_context(), migrations.exclusive(database.obj):
+        # Keys first: migrations that seal existing personal data need the data key.
+        ring, keys_created = keyring.ensure(app.config["KEYS_DIR"])
         applied = migrations.apply_pending(database.obj)
         first = ensure_first_admin()
         version = migrations.schema_version(database.obj)
-        ring, keys_created = keyring.ensure(app.config["KEYS_DIR"])
     app.extensions["muster.keyring"] = ring
     app.secret_key = ring.flask_secret
     log.info(
@@ -55,5 +57,10 @@ def get_keyring() -> keyring.Keyring:
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet beyond making the keyring reachable; kept for symmetry."""
+    """Load the keyring of an initialised instance, so personal-data columns can be read."""
     app.extensions.setdefault("muster.keyring", None)
+    keys_dir = Path(app.config["KEYS_DIR"])
+    if (keys_dir / "current").exists():
+        ring, _ = keyring.ensure(keys_dir)
+        app.extensions["muster.keyring"] = ring
+        app.secret_key = ring.flask_secret

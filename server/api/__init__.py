@@ -1,4 +1,4 @@
-"""The JSON API: one blueprint per resource, thin views over the service modules."""
+"""The JSON API and the pages: one blueprint per resource, thin views over the services."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from server import fieldapp
     from server.api import (
         audit,
         devices,
@@ -14,20 +15,15 @@ def init_app(app: Flask) -> None:
         operations,
         people,
         reconcile,
+        reports,
+        rosters,
         staff,
         sync,
     )
 
     app.register_blueprint(health.bp)
-    app.register_blueprint(operations.bp, url_prefix="/api/v1")
-    app.register_blueprint(people.bp, url_prefix="/api/v1")
-    app.register_blueprint(staff.bp, url_prefix="/api/v1")
-    app.register_blueprint(
-        __import__("server.api.rosters", fromlist=["bp"]).bp, url_prefix="/api/v1"
-    )
-    app.register_blueprint(devices.bp, url_prefix="/api/v1")
-    app.register_blueprint(sync.bp, url_prefix="/api/v1")
-    app.register_blueprint(reconcile.bp, url_prefix="/api/v1")
-    app.register_blueprint(audit.bp, url_prefix="/api/v1")
     app.register_blueprint(openapi.bp)
-    app.register_blueprint(__import__("server.fieldapp", fromlist=["bp"]).bp)
+    for module in (operations, people, staff, rosters, devices, sync, reconcile, audit, reports):
+        app.register_blueprint(module.bp, url_prefix="/api/v1")
+    app.register_blueprint(fieldapp.bp)
+    __import__("server.console", fromlist=["init_app"]).init_app(app)

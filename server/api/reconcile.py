@@ -14,6 +14,7 @@ from flask import Blueprint, Response, request
 from server.api.openapi import api_doc
 from server.api.util import load_json, paging
 from server.auth.access import current_staff, operation_for, require_staff
+from server.crypto.fields import blind_index
 from server.errors import MusterError, NotFound
 from server.models import Group, Operation, Person, Resolution
 from server.people.schemas import person_schema_for
@@ -114,7 +115,8 @@ def group_summary(op_id: int, group_id: int) -> dict[str, Any]:
 
 
 def _matches(person: Person, state: DerivedState, q: str, may_see_documents: bool) -> bool:
-    if may_see_documents and len(q) >= 4 and document_key(q) == person.document_key:
+    key = document_key(q) if may_see_documents and len(q) >= 4 else ""
+    if key and blind_index(key) == person.document_key:
         return True
     wanted = name_tokens(q)
     if not wanted:

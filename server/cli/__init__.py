@@ -11,7 +11,7 @@ from server import create_app
 
 def init_app(app: Flask) -> None:
     """Register every administration command on ``app.cli``."""
-    from server.cli import admin, devices, operations, reconcile, serve, staff
+    from server.cli import admin, devices, operations, reconcile, reports, rosters, serve, staff
 
     for command in (
         serve.init_command,
@@ -20,18 +20,14 @@ def init_app(app: Flask) -> None:
         operations.operation,
         operations.checkpoint,
         operations.group,
+        rosters.roster,
         staff.staff,
+        devices.device,
         admin.keys,
         reconcile.rebuild_command,
-        devices.device,
+        reports.report,
     ):
         app.cli.add_command(command)
-    try:
-        from server.cli import rosters
-
-        app.cli.add_command(rosters.roster)
-    except ImportError:  # pragma: no cover - while the roster module is absent
-        pass
 
 
 @click.group(

@@ -62,10 +62,12 @@ def serve_command(host: str, port: int, threads: int) -> None:
     """
     import waitress
 
+    from server.reports import scheduler
     from server.setup import bootstrap
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     _report_bootstrap(bootstrap(app), False)
+    scheduler.start(app)
     click.echo(f"Serving Muster on http://{host}:{port}  (health: /healthz)")
     waitress.serve(
         app,

@@ -4,6 +4,8 @@
   named in ``current``, is handed to enrolling devices; older ones stay to open old sessions.
 - ``report-signing.key``: the Ed25519 key that signs nightly reports.
 - ``flask-secret.key``: the secret for signed cookies.
+- ``data.key``: seals document numbers, phones and event bodies in the database
+  (``server.crypto.fields``); without it a copy of the database does not give them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from server.crypto import fields
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -41,6 +45,7 @@ class Keyring:
     hpke: dict[str, X25519PrivateKey] = field(default_factory=dict)
     report_signing: Ed25519PrivateKey | None = None
     flask_secret: bytes = b""
+    data_key: bytes = b""
     #: Modification stamp of ``current`` when loaded, so a rotation is noticed without restart.
     stamp: int = 0
 
@@ -85,6 +90,9 @@ def ensure(directory: str | os.PathLike[str]) -> tuple[Keyring, bool]:
     if not (path / "flask-secret.key").exists():
         _write_private(path / "flask-secret.key", secrets.token_bytes(32))
         created = True
+    if not (path / "data.key").exists():
+        _write_private(path / "data.key", secrets.token_bytes(32))
+        created = True
     return load(path), created
 
 
@@ -103,6 +111,8 @@ def load(directory: str | os.PathLike[str]) -> Keyring:
         (path / "report-signing.key").read_bytes()
     )
     ring.flask_secret = (path / "flask-secret.key").read_bytes()
+    ring.data_key = (path / "data.key").read_bytes()
+    fields.configure(ring.data_key)
     return ring
 
 

@@ -16,6 +16,7 @@ from server.models.operation import (
 )
 from server.models.person import PERSON_SOURCES, SEXES, Person
 from server.models.reconcile import PersonLink, PersonState, Resolution
+from server.models.report import ReportRun
 from server.models.staff import ROLES, ApiToken, Assignment, AuditEntry, StaffUser
 
 #: Every table, in creation order.
@@ -38,6 +39,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     PersonState,
     Resolution,
     PersonLink,
+    ReportRun,
 ]
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "Person",
     "PersonLink",
     "PersonState",
+    "ReportRun",
     "Resolution",
     "RouteStop",
     "StaffUser",

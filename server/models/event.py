@@ -16,6 +16,7 @@ from peewee import (
     UUIDField,
 )
 
+from server.crypto.fields import SealedTextField
 from server.models.base import BaseModel, utcnow
 from server.models.device import Device
 from server.models.operation import Operation
@@ -53,7 +54,7 @@ class Event(BaseModel):
     # Device clock minus server clock when the event arrived (ms); orders events across devices.
     skew_ms = BigIntegerField(null=True)
     content_hash = CharField(max_length=64)
-    body = TextField()
+    body = SealedTextField()  # the decoded body: sealed at rest, it may hold personal data
     envelope = BlobField()
 
     class Meta:
@@ -76,6 +77,6 @@ class QuarantinedRecord(BaseModel):
     event_id = UUIDField(null=True, index=True)
     seq = BigIntegerField(null=True)
     envelope = BlobField()
-    body = TextField(null=True)
+    body = SealedTextField(null=True)
     released_at = DateTimeField(null=True)
     released_by = ForeignKeyField(StaffUser, null=True, on_delete="SET NULL")

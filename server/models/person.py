@@ -12,6 +12,7 @@ from peewee import (
     UUIDField,
 )
 
+from server.crypto.fields import BlindIndexField, SealedTextField
 from server.models.base import BaseModel, utcnow
 from server.models.operation import Group, Operation
 
@@ -39,10 +40,12 @@ class Person(BaseModel):
     age = IntegerField(null=True)
     nationality = CharField(max_length=64, default="")
     document_type = CharField(max_length=32, default="")
-    document_number = CharField(max_length=64, default="")
-    # Normalised document number (upper case, no separators, O->0): the matching key.
-    document_key = CharField(max_length=64, default="", index=True)
-    phone = CharField(max_length=64, default="")
+    # Sealed at rest (server.crypto.fields): a copy of the database alone does not give them.
+    document_number = SealedTextField(default="")
+    # Keyed hash of the normalised document number (upper case, no separators, O->0): the
+    # matching key. Compare it with ``Person.document_key == document_key(raw)``.
+    document_key = BlindIndexField(default="", index=True)
+    phone = SealedTextField(default="")
     tags = TextField(default="[]")
     source = CharField(max_length=8, default="roster")
     source_date = DateField(null=True)

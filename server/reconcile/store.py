@@ -125,7 +125,7 @@ def event_rec(row: Any) -> EventRec:
         time_flag,
         body,
     ) = row
-    flag = json.loads(body).get("flag") if kind == "flag" else None
+    flag = json.loads(Event.body.python_value(body)).get("flag") if kind == "flag" else None
     return EventRec(
         id=_uid(eid),
         device=_uid(device),

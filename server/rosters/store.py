@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server import changelog
+from server.crypto.fields import blind_index
 from server.models import Operation, Person, utcnow
 from server.rosters.report import ImportReport
 from server.rosters.rows import Row, RowError
@@ -43,7 +44,9 @@ def model_values(row: Row, group_id: int | None) -> dict[str, Any]:
             continue
         values[name] = json.dumps(value, ensure_ascii=False) if name in _LIST_FIELDS else value
     if "document_number" in values:
-        values["document_key"] = document_key(values["document_number"])
+        # Matching keys are compared in their stored form: a keyed hash (server.crypto.fields).
+        key = document_key(values["document_number"])
+        values["document_key"] = blind_index(key) if key else ""
     if group_id is not None:
         values["group"] = group_id
     return values

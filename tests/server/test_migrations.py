@@ -15,11 +15,12 @@ def _tables(db: object) -> set[str]:
     return set(db.get_tables())  # type: ignore[attr-defined]
 
 
-OLDER = sorted(
+ALL = sorted(
     name[:-3]
     for name in os.listdir(migrations.VERSIONS_DIR)
     if name[:4].isdigit() and name.endswith(".py")
-)[:-1]
+)
+OLDER, LATEST = ALL[:-1], ALL[-1]
 
 
 @pytest.mark.parametrize("start", OLDER)
@@ -31,7 +32,7 @@ def test_a_database_at_an_older_version_upgrades_to_the_latest(db_url: str, star
         runner.up(target=start)
         assert migrations.schema_version(db) == int(start[:4])
         applied = migrations.apply_pending(db)
-        assert applied and applied[0][:4] == f"{int(start[:4]) + 1:04d}"
+        assert applied == [name for name in [*OLDER, LATEST] if name > start]
         assert migrations.schema_version(db) == migrations.latest_version()
         assert {"event", "device", "person", "quarantined_record"} <= _tables(db)
         assert migrations.apply_pending(db) == []
