@@ -10,6 +10,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import peewee
 from flask import Flask, Response, jsonify
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -136,6 +137,17 @@ def init_app(app: Flask) -> None:
         resp = error_response(code, HTTPStatus(status).phrase + ".", None, status)
         if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             resp.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        return resp
+
+    @app.errorhandler(peewee.OperationalError)
+    def _database_busy(exc: peewee.OperationalError) -> Response:
+        # A lock wait that timed out, a deadlock, a lost connection: nothing was committed,
+        # so the client may safely send the same request again.
+        log.warning("database unavailable", extra={"error_type": type(exc).__name__})
+        resp = error_response(
+            ErrorCode.SERVICE_UNAVAILABLE, "The database is busy; try again shortly.", None, 503
+        )
+        resp.headers["Retry-After"] = "2"
         return resp
 
     @app.errorhandler(Exception)

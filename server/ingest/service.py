@@ -30,8 +30,6 @@ from sync.normalize import document_key
 from sync.protocol import ErrorCode
 
 CHUNK = 500
-#: First key of the per-operation advisory lock that serialises derived-state updates on PG.
-_RECONCILE_LOCK = 0x6D75
 _FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 
 
@@ -273,6 +271,8 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
         "ref": body.get("ref"),
         "captured_ms": body["at"],
         "time_flag": _time_flag(ctx, body["at"]),
+        # Device clock minus server clock: orders this device's events against others'.
+        "skew_ms": ctx.device_clock_ms - ctx.server_ms,
         "content_hash": hashlib.sha256(plaintext).hexdigest(),
         "body": plaintext.decode(),
         "envelope": raw,
@@ -326,9 +326,7 @@ def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) 
         existing = (
             {
                 eid: (digest, device)
-                for eid, digest, device in Event.select(
-                    Event.id, Event.content_hash, Event.device
-                )
+                for eid, digest, device in Event.select(Event.id, Event.content_hash, Event.device)
                 .where(Event.id.in_(ids))
                 .tuples()
             }
@@ -354,9 +352,7 @@ def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) 
         else:
             # Some rows lost a race or reuse a sequence number: look at what is stored.
             stored = dict(
-                Event.select(Event.id, Event.content_hash)
-                .where(Event.id.in_(list(fresh)))
-                .tuples()
+                Event.select(Event.id, Event.content_hash).where(Event.id.in_(list(fresh))).tuples()
             )
         for eid, p in fresh.items():
             if stored.get(eid) == p.row["content_hash"]:  # type: ignore[index]
@@ -380,16 +376,7 @@ def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) 
         accepted = [
             p.row for p in fresh.values() if p.row and p.result and p.result.status == ACCEPTED
         ]
-        if accepted and backend_name(database) == "postgresql":
-            # Processes deriving the same people at once would each miss the other's events
-            # and collide on person_state rows: take turns per operation until commit.
-            database.execute_sql(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                (_RECONCILE_LOCK, ctx.device.operation_id),
-            )
-        reconcile.on_events(
-            ctx.device.operation_id, accepted, skew_ms=ctx.device_clock_ms - ctx.server_ms
-        )
+        reconcile.on_events(ctx.device.operation_id, accepted)
     return [p.result for p in prepared if p.result is not None]
 
 

@@ -111,6 +111,9 @@ def apply(op: Operation, staff: StaffUser, data: dict[str, Any]) -> Resolution:
     target: Resolution | None = None
     person_id: Any = None
     with write_transaction():
+        # Before any read: concurrent resolutions and ingest of this operation take turns,
+        # so the stale-version check below sees every committed change.
+        store.serialise(op.id)
         person = (
             _person(op, data.get("person"))
             if kind in PERSON_KINDS and (kind != "resolve" or data.get("person"))

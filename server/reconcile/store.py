@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from peewee import JOIN
+from peewee import JOIN, PostgresqlDatabase
 
 from server.db import bulk_insert, database
 from server.models import (
@@ -364,23 +364,31 @@ def derive_people(
     return out
 
 
+#: First key of the per-operation advisory lock that serialises derived-state writers on PG.
+_DERIVE_LOCK = 0x6D75
+
+
+def serialise(operation_id: int) -> None:
+    """Take turns per operation until commit (PostgreSQL; SQLite already has one writer).
+
+    Processes deriving the same people at once would each miss the other's events and
+    collide on ``person_state`` rows, so every writer (ingest, resolutions, rebuild) takes
+    this lock before it reads what it derives from.
+    """
+    if isinstance(database.obj, PostgresqlDatabase):
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_DERIVE_LOCK, operation_id))
+
+
 def recompute(operation_id: int, person_ids: Iterable[str]) -> int:
     """Refresh the stored state of ``person_ids`` (inside the caller's transaction)."""
+    serialise(operation_id)
     return write_states(operation_id, derive_people(operation_id, person_ids).values())
 
 
-def on_events(operation_id: int, rows: list[dict[str, Any]], skew_ms: int) -> int:
+def on_events(operation_id: int, rows: list[dict[str, Any]]) -> int:
     """Fold freshly stored events into derived state: one batch, only the people they touch."""
     if not rows:
         return 0
-    ids = [Event.id.db_value(row["id"]) for row in rows]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        database.execute_sql(
-            f'UPDATE "event" SET "skew_ms" = {database.obj.param} '
-            f'WHERE "id" IN ({_marks(len(chunk))})',
-            [skew_ms, *chunk],
-        )
     people = {str(row["person"]) for row in rows if row.get("person")}
     refs = [Event.id.db_value(row["ref"]) for row in rows if row.get("ref")]
     if refs:
@@ -395,6 +403,7 @@ def on_events(operation_id: int, rows: list[dict[str, Any]], skew_ms: int) -> in
 
 def rebuild(operation_id: int) -> dict[str, int]:
     """Recompute all derived state of an operation from events and resolutions alone."""
+    serialise(operation_id)
     snapshot = load_snapshot(operation_id)
     derived = derive_operation(snapshot)
     active = {
