@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from server import fieldapp
+    from server import console, fieldapp
     from server.api import (
         audit,
         devices,
@@ -26,4 +26,4 @@ def init_app(app: Flask) -> None:
     for module in (operations, people, staff, rosters, devices, sync, reconcile, audit, reports):
         app.register_blueprint(module.bp, url_prefix="/api/v1")
     app.register_blueprint(fieldapp.bp)
-    __import__("server.console", fromlist=["init_app"]).init_app(app)
+    console.init_app(app)

@@ -1,0 +1,215 @@
+"""Console pages: operations, dashboard, roster, person, discrepancy queues, devices.
+
+Every number and list comes from the same code the JSON API runs. Where that code is a view
+function of ``server.api`` (the overview, the roster filter, the timeline, the queues, the
+device list), the console calls the undecorated function (``__wrapped__``) with ``g.staff``
+set from the session: the API's decorator only authenticates the bearer token, and the body
+does the role check (``operation_for``) and the work, so both surfaces share one copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from server.api import devices as devices_api
+from server.api import reconcile as reconcile_api
+from server.api.util import paging
+from server.auth.access import current_staff, has_role, operation_for
+from server.console import chart, present
+from server.console.blueprint import bp
+from server.errors import NotFound
+from server.models import Assignment, Checkpoint, Device, Group, Operation, Person
+from server.people.schemas import person_schema_for
+from server.reconcile import queues
+from server.reconcile.derive import STATES
+
+
+def api(view: Callable[..., Any], *args: Any) -> Any:
+    """Run an API view's body (its role checks included) for the session's staff member."""
+    current_staff()  # not logged in: Unauthorized, which the console turns into the login page
+    return view.__wrapped__(*args)  # type: ignore[attr-defined]
+
+
+def _context(op: Operation) -> dict[str, Any]:
+    """What every operation page needs: the operation, its zone, names of checkpoints, groups."""
+    staff = current_staff()
+    return {
+        "op": op,
+        "tz": op.timezone or "UTC",
+        "staff": staff,
+        "can_resolve": has_role(staff, "coordinator"),
+        "is_admin": has_role(staff, "admin"),
+        "checkpoints": {
+            c.id: c.name for c in Checkpoint.select().where(Checkpoint.operation == op.id)
+        },
+        "groups": {
+            g.id: g.name
+            for g in Group.select().where(Group.operation == op.id).order_by(Group.name)
+        },
+    }
+
+
+def people_by_id(op: Operation, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """People of ``op`` as the staff member's role may see them, keyed by id."""
+    wanted = [uuid.UUID(i) for i in {i for i in ids if i}]
+    if not wanted:
+        return {}
+    schema = person_schema_for(current_staff().role)
+    rows = Person.select().where((Person.operation == op.id) & Person.id.in_(wanted))
+    return {str(p.id): schema.dump(p) for p in rows}
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect(url_for("console.operations"))
+
+
+@bp.get("/operations")
+def operations() -> str:
+    """The operations the staff member is assigned to."""
+    staff = current_staff()
+    ops = (
+        Operation.select()
+        .join(Assignment, on=(Assignment.operation == Operation.id))
+        .where(Assignment.staff == staff.id)
+        .order_by(Operation.id.desc())
+    )
+    return render_template("console/operations.html", operations=list(ops), staff=staff)
+
+
+@bp.get("/operations/<int:op_id>")
+def dashboard(op_id: int) -> str:
+    """Every group's expected vs accounted, checkpoints, the curve over time, open queues."""
+    op = operation_for(current_staff(), op_id)
+    overview = api(reconcile_api.overview, op_id)
+    ctx = _context(op)
+    times = chart.accounted_times(op.id)
+    svg = chart.svg(
+        times,
+        overview["totals"]["expected"],
+        ctx["tz"],
+        _("People accounted for over time"),
+    )
+    return render_template(
+        "console/dashboard.html",
+        overview=overview,
+        chart=svg,
+        queue_names=[q for q in queues.QUEUES if q in overview["queues"]],
+        **ctx,
+    )
+
+
+@bp.get("/operations/<int:op_id>/roster")
+def roster(op_id: int) -> str:
+    """A group's roster (or everyone's) with states; filters and search in any script."""
+    op = operation_for(current_staff(), op_id)
+    ctx = _context(op)
+    limit, offset = paging(default=200)
+    rows = reconcile_api._roster(op)  # the API's filter: group, state, source, q
+    schema = person_schema_for(current_staff().role)
+    group_arg = request.args.get("group", "")
+    group = int(group_arg) if group_arg.isdigit() else None
+    summary = None
+    if group is not None:
+        summary = api(reconcile_api.group_summary, op_id, group)
+    next_url = None
+    if len(rows) > offset + limit:
+        args: dict[str, Any] = {**request.args.to_dict(), "offset": offset + limit}
+        next_url = url_for("console.roster", op_id=op.id, **args)
+    return render_template(
+        "console/roster.html",
+        next_url=next_url,
+        rows=[(schema.dump(p), s) for p, s in rows[offset : offset + limit]],
+        total=len(rows),
+        group=group,
+        summary=summary,
+        states=STATES,
+        args=request.args,
+        **ctx,
+    )
+
+
+@bp.get("/operations/<int:op_id>/people/<uuid:person_id>")
+def person(op_id: int, person_id: uuid.UUID) -> str:
+    """One person: state, both scripts, timeline with devices and times, quick resolutions."""
+    op = operation_for(current_staff(), op_id)
+    data = api(reconcile_api.timeline, op_id, person_id)
+    ctx = _context(op)
+    device_ids = {t["device"] for t in data["timeline"] if t.get("device")}
+    labels = (
+        {
+            str(d.id): d.label or str(d.id)[:8]
+            for d in Device.select(Device.id, Device.label).where(
+                (Device.operation == op.id) & Device.id.in_([uuid.UUID(i) for i in device_ids])
+            )
+        }
+        if device_ids
+        else {}
+    )
+    merged_into = data["state"].get("merged_into")
+    return render_template(
+        "console/person.html",
+        person=data["person"],
+        state=data["state"],
+        timeline=data["timeline"],
+        devices=labels,
+        merged_into=people_by_id(op, [merged_into]).get(merged_into) if merged_into else None,
+        **ctx,
+    )
+
+
+@bp.get("/operations/<int:op_id>/queues/<name>")
+def queue(op_id: int, name: str) -> str:
+    """One discrepancy queue with a resolution form per item (for coordinators)."""
+    op = operation_for(current_staff(), op_id)
+    if name not in queues.QUEUES:
+        raise NotFound("No such queue.")
+    page = api(reconcile_api.discrepancy_queue, op_id, name)
+    ids: list[str] = []
+    for item in page["items"]:
+        ids += [item.get("person") or ""] + list(item.get("people") or [])
+    return render_template(
+        "console/queue.html",
+        name=name,
+        page=page,
+        people=people_by_id(op, ids),
+        queue_names=[q for q in queues.QUEUES if q != "late"],
+        **_context(op),
+    )
+
+
+@bp.get("/operations/<int:op_id>/devices")
+def devices(op_id: int) -> str:
+    """Devices: last sync, clock skew, sequence gaps; admins create codes and revoke."""
+    op = operation_for(current_staff(), op_id)
+    listing = api(devices_api.list_devices, op_id)
+    return render_template(
+        "console/devices.html", devices=listing["items"], new_code=None, **_context(op)
+    )
+
+
+@bp.get("/operations/<int:op_id>/reports")
+def reports(op_id: int) -> str:
+    """Placeholder for the reports page (list, download, verify) while server.reports lands."""
+    op = operation_for(current_staff(), op_id)
+    return render_template("console/reports.html", **_context(op))
+
+
+def init_app(app: Flask) -> None:
+    """Template helpers, and the form handlers (imported for their routes)."""
+    from server.console import actions  # noqa: F401 - registers the POST routes
+
+    present.init_app(app)
+    app.jinja_env.globals["reports_available"] = _reports_available()
+
+
+def _reports_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("server.reports") is not None
