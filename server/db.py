@@ -157,3 +157,8 @@ def _converter(field: Any) -> Any:
         # UUIDs, dates, booleans and our own sealed or hashed columns always convert.
         return db_value
     return lambda v: v if type(v) in _NATIVE else db_value(v)
+
+
+def tuples(query: Any) -> list[tuple[Any, ...]]:
+    """The rows of a peewee query as plain tuples (typed, for loops that unpack them)."""
+    return list(query.tuples())

@@ -20,7 +20,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from server import changelog, reconcile
-from server.db import backend_name, bulk_insert, database, write_transaction
+from server.db import backend_name, bulk_insert, database, tuples, write_transaction
 from server.ingest.sessions import SessionResolver
 from server.models import CaptureSession, Device, Event, Person, QuarantinedRecord, utcnow
 from sync.crypto import CryptoError, b64d, open_envelope, parse_envelope_header
@@ -326,9 +326,11 @@ def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) 
         existing = (
             {
                 eid: (digest, device)
-                for eid, digest, device in Event.select(Event.id, Event.content_hash, Event.device)
-                .where(Event.id.in_(ids))
-                .tuples()
+                for eid, digest, device in tuples(
+                    Event.select(Event.id, Event.content_hash, Event.device).where(
+                        Event.id.in_(ids)
+                    )
+                )
             }
             if ids
             else {}
@@ -345,14 +347,14 @@ def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) 
             else:
                 fresh[eid] = p
         _store_sessions(ctx, resolver, fresh.values())
-        rows = [p.row for p in fresh.values()]
+        rows = [p.row for p in fresh.values() if p.row is not None]
         inserted = bulk_insert(Event, rows, ignore_conflicts=True)
         if inserted == len(rows):
             stored = {eid: p.row["content_hash"] for eid, p in fresh.items()}  # type: ignore[index]
         else:
             # Some rows lost a race or reuse a sequence number: look at what is stored.
             stored = dict(
-                Event.select(Event.id, Event.content_hash).where(Event.id.in_(list(fresh))).tuples()
+                tuples(Event.select(Event.id, Event.content_hash).where(Event.id.in_(list(fresh))))
             )
         for eid, p in fresh.items():
             if stored.get(eid) == p.row["content_hash"]:  # type: ignore[index]

@@ -9,10 +9,11 @@ is read once per report. ``summary`` holds counts and ids only (no names); names
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.db import tuples
 from server.models import Checkpoint, Device, Group, Operation, Person, QuarantinedRecord
 from server.reconcile.derive import (
     ACCOUNTED,
@@ -80,7 +81,10 @@ def _totals(groups: dict[int | None, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _sub_snapshot(
-    snap: Snapshot, people: dict[str, PersonInfo], before_ms: int, extra: list[EventRec] = ()
+    snap: Snapshot,
+    people: dict[str, PersonInfo],
+    before_ms: int,
+    extra: Sequence[EventRec] = (),
 ) -> Snapshot:
     """The snapshot as it stood at ``before_ms``: the same filters ``load_snapshot`` applies."""
     return Snapshot(
@@ -296,9 +300,9 @@ def build(
     prev = derive_operation(_sub_snapshot(snap, people, prev_ms)) if prev_ms is not None else None
     devices = {
         str(i): label
-        for i, label in Device.select(Device.id, Device.label)
-        .where(Device.operation == op.id)
-        .tuples()
+        for i, label in tuples(
+            Device.select(Device.id, Device.label).where(Device.operation == op.id)
+        )
     }
     group_names: dict[int | None, str] = {
         g.id: g.name for g in Group.select().where(Group.operation == op.id)

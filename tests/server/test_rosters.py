@@ -19,8 +19,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from server.db import database
 from server.crypto.fields import blind_index
+from server.db import database
 from server.models import AuditEntry, Change, Person
 from tests.server.roster_fixtures import CHINESE_HEADER, roster_rows, write_csv
 
