@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
         audit,
         devices,
         health,
+        metrics,
         openapi,
         operations,
         people,
@@ -22,6 +23,7 @@ def init_app(app: Flask) -> None:
     )
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(openapi.bp)
     for module in (operations, people, staff, rosters, devices, sync, reconcile, audit, reports):
         app.register_blueprint(module.bp, url_prefix="/api/v1")

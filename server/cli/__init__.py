@@ -11,7 +11,17 @@ from server import create_app
 
 def init_app(app: Flask) -> None:
     """Register every administration command on ``app.cli``."""
-    from server.cli import admin, devices, operations, reconcile, reports, rosters, serve, staff
+    from server.cli import (
+        admin,
+        devices,
+        operations,
+        ops,
+        reconcile,
+        reports,
+        rosters,
+        serve,
+        staff,
+    )
 
     for command in (
         serve.init_command,
@@ -26,6 +36,7 @@ def init_app(app: Flask) -> None:
         admin.keys,
         reconcile.rebuild_command,
         reports.report,
+        *ops.COMMANDS,
     ):
         app.cli.add_command(command)
 

@@ -1,0 +1,1 @@
+"""Running Muster for real: backups, moving databases, data lifecycle, metrics, process setup."""
