@@ -1,15 +1,19 @@
-"""Stored nightly reports for staff: list, download, verify; per-person files need coordinator."""
+"""Stored nightly reports for staff (list, download, verify; per-person files need coordinator)
+and the partner exports (roster CSV/XLSX, PFIF 1.4; coordinators and admins only).
+
+``listing``, ``verdict`` and the view bodies are shared with the console (server/console/views.py).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, send_file
+from flask import Blueprint, Response, current_app, jsonify, send_file, stream_with_context
 
 from server.auth.access import current_staff, has_role, operation_for, require_staff
 from server.errors import NotFound
-from server.reports import integrity, service, tables
+from server.reports import exports, integrity, service, tables
 
 bp = Blueprint("reports", __name__)
 
@@ -33,10 +37,8 @@ def _night(op_id: int, date: str) -> Any:
     return folder
 
 
-@bp.get("/operations/<int:op_id>/reports")
-@require_staff("viewer")
-def list_reports(op_id: int) -> Response:
-    """The operation's stored reports with their files (restricted ones marked)."""
+def listing(op_id: int) -> dict[str, Any]:
+    """The operation's stored reports, newest first, each file marked restricted/downloadable."""
     staff = current_staff()
     op = operation_for(staff, op_id)
     may_restricted = has_role(staff, "coordinator")
@@ -52,7 +54,22 @@ def list_reports(op_id: int) -> Response:
                 ],
             }
         )
-    return jsonify({"items": items, "public_key": service.public_key()})
+    return {"items": items, "public_key": service.public_key()}
+
+
+def verdict(op_id: int, date: str) -> dict[str, Any]:
+    """A stored report checked against its manifest and signature with this server's key."""
+    op = operation_for(current_staff(), op_id)
+    folder = _night(op.id, date)
+    result = integrity.verify(folder, integrity.load_public_key(service.public_key()))
+    return {"date": date, **result.as_dict()}
+
+
+@bp.get("/operations/<int:op_id>/reports")
+@require_staff("viewer")
+def list_reports(op_id: int) -> Response:
+    """The operation's stored reports with their files (restricted ones marked)."""
+    return jsonify(listing(op_id))
 
 
 @bp.get("/operations/<int:op_id>/reports/<date>/files/<name>")
@@ -81,7 +98,38 @@ def download(op_id: int, date: str, name: str) -> Response:
 @require_staff("viewer")
 def verify(op_id: int, date: str) -> Response:
     """Check a stored report against its manifest and signature with this server's key."""
-    op = operation_for(current_staff(), op_id)
-    folder = _night(op.id, date)
-    verdict = integrity.verify(folder, integrity.load_public_key(service.public_key()))
-    return jsonify({"date": date, **verdict.as_dict()})
+    return jsonify(verdict(op_id, date))
+
+
+def _export(op_id: int, fmt: str) -> Response:
+    """Stream a partner export; coordinators and admins only, never cached."""
+    op = operation_for(current_staff(), op_id, "coordinator")
+    domain = current_app.config.get("PFIF_DOMAIN") or exports.DEFAULT_PFIF_DOMAIN
+    body = exports.export(op, fmt, str(domain))
+    resp = Response(stream_with_context(body), mimetype=exports.MEDIA_TYPES[fmt])
+    resp.headers["Content-Disposition"] = (
+        f"attachment; filename=muster-{op.id}-{exports.FILE_NAMES[fmt]}"
+    )
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/operations/<int:op_id>/exports/roster.csv")
+@require_staff("coordinator")
+def export_roster_csv(op_id: int) -> Response:
+    """Everyone with their state as CSV for partners (no document numbers or phones)."""
+    return _export(op_id, "csv")
+
+
+@bp.get("/operations/<int:op_id>/exports/roster.xlsx")
+@require_staff("coordinator")
+def export_roster_xlsx(op_id: int) -> Response:
+    """Everyone with their state as XLSX for partners (no document numbers or phones)."""
+    return _export(op_id, "xlsx")
+
+
+@bp.get("/operations/<int:op_id>/exports/pfif.xml")
+@require_staff("coordinator")
+def export_pfif(op_id: int) -> Response:
+    """Everyone with their events as PFIF 1.4 person and note records (docs/reports.md)."""
+    return _export(op_id, "pfif")

@@ -160,3 +160,49 @@ def list_command(operation_ref: str, as_json: bool) -> None:
         as_json,
         lambda d: "\n".join(f"{r['date']}  {r['folder']}" for r in d["reports"]) or "None.",
     )
+
+
+@report.command("export")
+@click.option("--operation", "operation_ref", required=True, help="Operation id or name.")
+@click.option(
+    "--format", "fmt", required=True, type=click.Choice(["csv", "xlsx", "pfif"]), help="Format."
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (replaced only when complete).",
+)
+@json_option
+@with_appcontext
+@command_errors
+def export_command(operation_ref: str, fmt: str, out: Path, as_json: bool) -> None:
+    """Export an operation's people for partners: roster with states (CSV, XLSX) or PFIF 1.4.
+
+    No document numbers or phones in any format (docs/reports.md, "Exports for partners").
+
+    Example: muster-server report export --operation 1 --format pfif --out people.pfif.xml
+    """
+    import os
+
+    from flask import current_app
+
+    from server.operations.service import get_operation
+    from server.reports import exports
+
+    require_initialised()
+    op = get_operation(operation_ref)
+    domain = str(current_app.config.get("PFIF_DOMAIN") or exports.DEFAULT_PFIF_DOMAIN)
+    partial = out.with_name(f".{out.name}.partial")
+    size = 0
+    with open(partial, "wb") as f:
+        for chunk in exports.export(op, fmt, domain):
+            f.write(chunk)
+            size += len(chunk)
+    os.replace(partial, out)
+    emit(
+        {"operation": op.id, "format": fmt, "file": str(out), "bytes": size},
+        as_json,
+        lambda d: f"Wrote {d['file']} ({d['format']}, {d['bytes']} bytes).",
+    )

@@ -1,4 +1,4 @@
-"""Console pages: operations, dashboard, roster, person, discrepancy queues, devices.
+"""Console pages: operations, dashboard, roster, person, discrepancy queues, devices, reports.
 
 Every number and list comes from the same code the JSON API runs. Where that code is a view
 function of ``server.api`` (the overview, the roster filter, the timeline, the queues, the
@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from server.api import devices as devices_api
 from server.api import reconcile as reconcile_api
+from server.api import reports as reports_api
 from server.api.util import paging
 from server.auth.access import current_staff, has_role, operation_for
 from server.console import chart, present
@@ -195,10 +196,43 @@ def devices(op_id: int) -> str:
 
 
 @bp.get("/operations/<int:op_id>/reports")
-def reports(op_id: int) -> str:
-    """Placeholder for the reports page (list, download, verify) while server.reports lands."""
+def reports(op_id: int, verdict: dict[str, Any] | None = None) -> str:
+    """Stored reports with their files (restricted ones only for coordinators), verification,
+    and the partner exports for coordinators; the same listing as the API's."""
     op = operation_for(current_staff(), op_id)
-    return render_template("console/reports.html", **_context(op))
+    return render_template(
+        "console/reports.html",
+        listing=reports_api.listing(op.id),
+        verdict=verdict,
+        exports=[("roster.csv", "CSV"), ("roster.xlsx", "XLSX"), ("pfif.xml", "PFIF 1.4")],
+        **_context(op),
+    )
+
+
+@bp.get("/operations/<int:op_id>/reports/<date>/verify")
+def verify_report(op_id: int, date: str) -> str:
+    """Check a stored report with the API's verify function; show OK or each bad file."""
+    current_staff()
+    return reports(op_id, verdict=reports_api.verdict(op_id, date))
+
+
+@bp.get("/operations/<int:op_id>/reports/<date>/files/<name>")
+def report_file(op_id: int, date: str, name: str) -> Response:
+    """One file of a stored report, under the API's rules (per-person files: coordinators)."""
+    return api(reports_api.download, op_id, date, name)  # type: ignore[no-any-return]
+
+
+@bp.get("/operations/<int:op_id>/exports/<name>")
+def export_file(op_id: int, name: str) -> Response:
+    """A partner export (coordinators and admins), streamed by the API's view body."""
+    views = {
+        "roster.csv": reports_api.export_roster_csv,
+        "roster.xlsx": reports_api.export_roster_xlsx,
+        "pfif.xml": reports_api.export_pfif,
+    }
+    if name not in views:
+        raise NotFound("No such export.")
+    return api(views[name], op_id)  # type: ignore[no-any-return]
 
 
 def init_app(app: Flask) -> None:

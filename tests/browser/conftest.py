@@ -45,8 +45,7 @@ def admin(server: LiveServer, *args: str) -> Any:
 @pytest.fixture
 def field_server(backend: str, live_server: LiveServer) -> LiveServer:
     """The live server, on SQLite only: the browser tests check the app, not the backend."""
-    if backend != "sqlite":
-        pytest.skip("browser tests run on the SQLite backend only")
+    assert backend == "sqlite", "mark browser test modules with pytest.mark.sqlite_only"
     return live_server
 
 

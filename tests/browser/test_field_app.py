@@ -7,8 +7,12 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.browser.conftest import PASSPHRASE, admin, sqlite_path
 from tests.conftest import REPO, LiveServer
+
+pytestmark = pytest.mark.sqlite_only
 
 SCAN = "<scan>"
 # (full name, alternate name, document number, what the officer types or scans)

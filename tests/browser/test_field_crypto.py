@@ -6,6 +6,8 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from sync.crypto import (
     DeviceKeys,
     ServerKey,
@@ -15,6 +17,8 @@ from sync.crypto import (
 )
 from sync.events import canonical_bytes
 from tests.conftest import REPO, LiveServer
+
+pytestmark = pytest.mark.sqlite_only
 
 VECTORS = json.loads((REPO / "tests" / "sync" / "vectors.json").read_text())
 

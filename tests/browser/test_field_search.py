@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sync.normalize import document_key, fold, name_tokens, transliterate
 from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.sqlite_only
 
 SAMPLES = [
     "Anna-Maria  BAUER",

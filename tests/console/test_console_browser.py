@@ -22,6 +22,8 @@ from tests.conftest import REPO, LiveServer
 from tests.console.scenario import FakeClock, build
 from tests.sync.helpers import FAST_VAULT, PASSPHRASE
 
+pytestmark = pytest.mark.sqlite_only
+
 DESKTOP = {"width": 1280, "height": 800}
 ARTIFACTS = REPO / "artifacts"
 
@@ -31,8 +33,6 @@ def world(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, Any]]:
     """The scenario on the live server (SQLite only: the browser checks pages, not backends)."""
-    if backend != "sqlite":
-        pytest.skip("browser tests run on the SQLite backend only")
     live_server: LiveServer = request.getfixturevalue("live_server")
     clock = FakeClock()
     monkeypatch.setattr("sync.device.now_ms", clock)
