@@ -20,8 +20,11 @@ def init_app(app: Flask) -> None:
         rosters,
         staff,
         sync,
+        util,
     )
 
+    app.url_map.converters["int"] = util.IdConverter  # before any rule is added
+    app.before_request(util.reject_unknown_query)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(openapi.bp)

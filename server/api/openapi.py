@@ -18,12 +18,48 @@ F = TypeVar("F", bound=Callable[..., Any])
 bp = Blueprint("openapi", __name__)
 
 _CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
+#: Werkzeug's ``int`` converter takes no sign; ``server.api.util.IdConverter`` caps it at 64 bits.
 _PARAM_TYPES = {
-    "int": {"type": "integer"},
+    "int": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
     "uuid": {"type": "string", "format": "uuid"},
     "string": {"type": "string"},
     None: {"type": "string"},
 }
+
+
+#: Types of query parameters that are not free text (``server.api.util.paging`` and the views).
+_QUERY_TYPES: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "offset": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    "cursor": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+    "group": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    "cutoff": {"type": "string", "format": "date-time"},
+}
+
+
+#: Request text may not hold NUL (``server.api.util.refuse_nul``; PostgreSQL cannot store it).
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _forbid_nul(node: Any) -> None:
+    """Give every plain, writable string schema of the document the ``NO_NUL`` pattern."""
+    if isinstance(node, dict):
+        plain = not ({"pattern", "enum", "format", "readOnly"} & node.keys())
+        if node.get("type") == "string" and plain:
+            node["pattern"] = NO_NUL
+        for value in node.values():
+            _forbid_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _forbid_nul(value)
+
+
+def _query_types() -> dict[str, dict[str, Any]]:
+    """``_QUERY_TYPES`` plus ``state``: a comma-separated list of reconciliation states."""
+    from server.reconcile.derive import STATES
+
+    one = "(" + "|".join(STATES) + ")"
+    return {**_QUERY_TYPES, "state": {"type": "string", "pattern": f"^({one}(,{one})*)?$"}}
 
 
 def api_doc(
@@ -84,6 +120,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
             },
         },
     )
+    query_types = _query_types()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not rule.rule.startswith("/api/v1"):
             continue
@@ -112,7 +149,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "description": d,
-                        "schema": {"type": "string"},
+                        "schema": query_types.get(n, {"type": "string"}),
                     }
                     for n, d in meta.get("query", {}).items()
                 ],
@@ -154,7 +191,9 @@ def build_spec(app: Flask) -> dict[str, Any]:
                 op["security"] = [{"bearer": []}]
             operations[method.lower()] = op
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    _forbid_nul(document)
+    return document
 
 
 @bp.get("/api/openapi.json")

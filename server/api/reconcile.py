@@ -3,13 +3,11 @@ discrepancy queues and resolutions. Viewers read; coordinators resolve."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, stream_with_context
 
 from server.api.openapi import api_doc
 from server.api.util import load_json, paging
@@ -17,6 +15,7 @@ from server.auth.access import current_staff, operation_for, require_staff
 from server.crypto.fields import blind_index
 from server.errors import MusterError, NotFound
 from server.models import Group, Operation, Person, Resolution
+from server.operations.schemas import MAX_ID
 from server.people.schemas import person_schema_for
 from server.reconcile import queues, resolve, store
 from server.reconcile.derive import STATES
@@ -26,10 +25,12 @@ from server.reconcile.schemas import (
     OverviewSchema,
     QueuePageSchema,
     ResolutionCreateSchema,
+    ResolutionPageSchema,
     ResolutionSchema,
     RosterPageSchema,
     TimelineSchema,
 )
+from server.reports import exports
 from sync.normalize import document_key, name_tokens
 from sync.protocol import ErrorCode
 
@@ -100,7 +101,7 @@ def overview(op_id: int) -> dict[str, Any]:
             totals["by_state"][state] += n
         for cp, n in item["by_checkpoint"].items():
             totals["by_checkpoint"][cp] = totals["by_checkpoint"].get(cp, 0) + n
-    counts = {name: len(queues.queue(op.id, name)) for name in queues.QUEUES if name != "late"}
+    counts = {name: queues.queue_count(op.id, name) for name in queues.QUEUES if name != "late"}
     return {"operation": op.id, "totals": totals, "groups": items, "queues": counts}
 
 
@@ -110,8 +111,7 @@ def overview(op_id: int) -> dict[str, Any]:
 def group_summary(op_id: int, group_id: int) -> dict[str, Any]:
     op = operation_for(current_staff(), op_id)
     group = _group(op, group_id)
-    data = queues.summarise(s for _, s in queues.states(op.id, group.id))
-    return _summary(op, group.id, data.get(group.id), group)
+    return _summary(op, group.id, queues.group_summary(op.id, group.id), group)
 
 
 def _matches(person: Person, state: DerivedState, q: str, may_see_documents: bool) -> bool:
@@ -130,9 +130,10 @@ def _roster(op: Operation) -> list[tuple[Person, DerivedState]]:
     """The roster rows the query arguments ask for, in name order."""
     staff = current_staff()
     group = request.args.get("group")
-    rows = queues.states(op.id, int(group) if group and group.isdigit() else None)
-    if group and not group.isdigit():
+    # isascii: "²".isdigit() is true but int() refuses it; the cap keeps the driver from overflow.
+    if group and not (group.isascii() and group.isdigit() and int(group) <= MAX_ID):
         raise MusterError("group is an integer id.", code=ErrorCode.BAD_REQUEST)
+    rows = queues.states(op.id, int(group) if group else None)
     wanted_states = [s for s in request.args.get("state", "").split(",") if s]
     if any(s not in STATES for s in wanted_states):
         raise MusterError(
@@ -190,33 +191,8 @@ def roster_csv(op_id: int) -> Response:
     op = operation_for(current_staff(), op_id)
     rows = _roster(op)
     schema = person_schema_for(current_staff().role)
-    columns = [
-        "id",
-        "external_id",
-        "full_name",
-        "group_id",
-        "birth_date",
-        "source",
-        "document_number",
-        "phone",
-    ]
-    columns = [c for c in columns if c in schema.fields]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*columns, "state", "reason", "last_checkpoint", "last_seen_ms"])
-    for p, s in rows:
-        data = schema.dump(p)
-        writer.writerow(
-            [
-                *(data.get(c) if data.get(c) is not None else "" for c in columns),
-                s.state,
-                s.reason,
-                s.last_checkpoint or "",
-                s.last_seen_ms or "",
-            ]
-        )
     return Response(
-        "\ufeff" + out.getvalue(),
+        stream_with_context(exports.roster_csv(rows, schema)),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=roster-{op.id}.csv"},
     )
@@ -234,7 +210,7 @@ def timeline(op_id: int, person_id: uuid.UUID) -> dict[str, Any]:
     person = Person.get_or_none((Person.operation == op.id) & (Person.id == person_id))
     if person is None:
         raise NotFound("No such person in this operation.")
-    derived = store.derive_people(op.id, [str(person.id)])[str(person.id)]
+    derived = store.derive_people(op.id, [str(person.id)], timeline=True)[str(person.id)]
     return {
         "person": person_schema_for(staff.role).dump(person),
         "state": state_dict(derived),
@@ -263,11 +239,11 @@ def discrepancy_queue(op_id: int, queue: str) -> dict[str, Any]:
             raise MusterError("cutoff is an ISO 8601 time.", code=ErrorCode.BAD_REQUEST) from exc
         if cutoff.tzinfo is not None:
             cutoff = cutoff.astimezone(dt.UTC).replace(tzinfo=None)
-    items = queues.queue(op.id, queue, cutoff)
+    items, total = queues.queue_page(op.id, queue, cutoff, limit, offset)
     return {
         "queue": queue,
-        "items": items[offset : offset + limit],
-        "total": len(items),
+        "items": items,
+        "total": total,
         "limit": limit,
         "offset": offset,
     }
@@ -296,7 +272,7 @@ def create_resolution(op_id: int) -> tuple[dict[str, Any], int]:
 @bp.get("/operations/<int:op_id>/resolutions")
 @api_doc(
     "Resolutions of the operation, newest first",
-    response=ResolutionSchema,
+    response=ResolutionPageSchema,
     query={"limit": "page size", "offset": "start"},
 )
 @require_staff()

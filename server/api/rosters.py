@@ -8,6 +8,8 @@ from typing import Any
 from flask import Blueprint, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validates
 
+from server.api.openapi import api_doc
+from server.api.util import refuse_nul
 from server.auth.access import current_staff, operation_for, require_staff
 from server.errors import MusterError
 from server.rosters.rows import Row
@@ -39,10 +41,22 @@ class RosterUploadSchema(Schema):
             raise ValidationError("Send a JSON object of header text to field.")
 
 
+class RosterUploadFormSchema(RosterUploadSchema):
+    """The whole multipart form, for the OpenAPI document: the fields and the file."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+
+
 upload_schema = RosterUploadSchema()
 
 
 @bp.post("/operations/<int:op_id>/rosters")
+@api_doc(
+    "Import a roster file (admin); dry_run checks it only",
+    body=RosterUploadFormSchema,
+    status=201,
+    content_type="multipart/form-data",
+)
 @require_staff("admin")
 def upload_roster(op_id: int) -> tuple[dict[str, Any], int]:
     staff = current_staff()
@@ -52,6 +66,7 @@ def upload_roster(op_id: int) -> tuple[dict[str, Any], int]:
         raise MusterError(
             "Send the roster as a multipart form field named 'file'.", code=ErrorCode.BAD_REQUEST
         )
+    refuse_nul(request.form.to_dict())
     form = upload_schema.load(request.form.to_dict())
     options = ImportOptions(
         group=form["group"],

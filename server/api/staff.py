@@ -12,7 +12,7 @@ from server.api.util import load_json
 from server.auth import tokens
 from server.auth.access import current_staff, operation_for, require_staff
 from server.models import ROLES, StaffUser
-from server.operations.schemas import StrictSchema
+from server.operations.schemas import ID_RANGE, StrictSchema, UtcDateTime
 from server.staff import service
 
 bp = Blueprint("staff", __name__)
@@ -29,7 +29,7 @@ class StaffCreateSchema(StrictSchema):
     display_name = fields.Str(load_default="", validate=validate.Length(max=200))
     role = fields.Str(required=True, validate=validate.OneOf(ROLES))
     password = fields.Str(load_only=True, validate=validate.Length(min=12, max=1024))
-    operations = fields.List(fields.Int(), load_default=list)
+    operations = fields.List(fields.Int(validate=ID_RANGE), load_default=list)
 
 
 class StaffSchema(StrictSchema):
@@ -38,7 +38,15 @@ class StaffSchema(StrictSchema):
     display_name = fields.Str(dump_only=True)
     role = fields.Str(dump_only=True)
     is_active = fields.Bool(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = UtcDateTime(dump_only=True)
+
+
+class MeSchema(StaffSchema):
+    operations = fields.List(fields.Int(), dump_only=True)
+
+
+class StaffCreatedSchema(StaffSchema):
+    one_time_password = fields.Str(dump_only=True)
 
 
 staff_schema = StaffSchema()
@@ -73,7 +81,7 @@ def revoke_current_token() -> tuple[str, int]:
 
 
 @bp.get("/me")
-@api_doc("The caller and the operations assigned to them", response=StaffSchema)
+@api_doc("The caller and the operations assigned to them", response=MeSchema)
 @require_staff()
 def me() -> dict[str, Any]:
     staff = current_staff()
@@ -88,7 +96,12 @@ def list_staff() -> dict[str, Any]:
 
 
 @bp.post("/staff")
-@api_doc("Create a staff account (admin)", body=StaffCreateSchema, response=StaffSchema, status=201)
+@api_doc(
+    "Create a staff account (admin)",
+    body=StaffCreateSchema,
+    response=StaffCreatedSchema,
+    status=201,
+)
 @require_staff("admin")
 def create_staff() -> tuple[dict[str, Any], int]:
     admin = current_staff()

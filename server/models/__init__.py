@@ -15,7 +15,7 @@ from server.models.operation import (
     RouteStop,
 )
 from server.models.person import PERSON_SOURCES, SEXES, Person
-from server.models.reconcile import PersonLink, PersonState, Resolution
+from server.models.reconcile import PersonLink, PersonState, ReconcileMark, Resolution
 from server.models.report import ReportRun
 from server.models.staff import ROLES, ApiToken, Assignment, AuditEntry, StaffUser
 
@@ -40,6 +40,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Resolution,
     PersonLink,
     ReportRun,
+    ReconcileMark,
 ]
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "Group",
     "Operation",
     "Person",
+    "ReconcileMark",
     "PersonLink",
     "PersonState",
     "ReportRun",

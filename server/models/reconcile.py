@@ -81,3 +81,18 @@ class PersonLink(BaseModel):
 
     class Meta:
         table_name = "person_link"
+
+
+class ReconcileMark(BaseModel):
+    """A random token per operation, replaced whenever its derived state may have changed.
+
+    Cross-person queues (duplicates, headcounts) are cached keyed by it, so repeated pages
+    between two changes cost a page, not a recomputation.
+    """
+
+    operation = ForeignKeyField(Operation, primary_key=True, on_delete="CASCADE")
+    token = CharField(max_length=32)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "reconcile_mark"

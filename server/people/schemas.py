@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from server.operations.schemas import UtcDateTime
+
 #: Fields only coordinators and administrators may see.
 SENSITIVE_FIELDS = ("document_number", "phone")
 
@@ -30,8 +32,8 @@ class PersonSchema(Schema):
     tags = fields.Method("_tags", dump_only=True)
     source = fields.Str(dump_only=True)
     source_date = fields.Date(dump_only=True, allow_none=True)
-    entry_date = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    entry_date = UtcDateTime(dump_only=True)
+    updated_at = UtcDateTime(dump_only=True)
 
     def _alternate_names(self, person: Any) -> list[str]:
         return list(json.loads(person.alternate_names or "[]"))

@@ -232,9 +232,15 @@ def _conflicts(
     found: dict[str, dict[str, Any]] = {}
 
     def add(kind: str, *items: EventRec) -> None:
-        ids = sorted(i.id for i in items)
+        # Called for every close pair of a person's observations: kept cheap on purpose.
+        if len(items) == 2:
+            a, b = items[0].id, items[1].id
+            ids = [a, b] if a <= b else [b, a]
+        else:
+            ids = sorted(i.id for i in items)
         key = kind + ":" + ":".join(ids)
-        found.setdefault(key, {"key": key, "kind": kind, "events": ids})
+        if key not in found:
+            found[key] = {"key": key, "kind": kind, "events": ids}
 
     position = {cp: i for i, cp in enumerate(route, start=1)}
     furthest: EventRec | None = None
@@ -278,12 +284,14 @@ def derive_person(
     groups: Mapping[int, GroupRec],
     merged_into: str | None = None,
     members: Iterable[str] = (),
+    timeline: bool = True,
 ) -> PersonState:
     """Compute one person's state from its events (and its merged duplicates') and resolutions.
 
     ``events`` may include events of other people (voids need their targets); only check-ins,
     walk-ins and flags naming ``person`` or one of ``members`` (the records merged into it,
-    directly or through a chain) count.
+    directly or through a chain) count. ``timeline=False`` skips the timeline, which is not
+    part of the stored state (ingest does not need it).
     """
     ordered = unique_sorted(events)
     retracted, foreign = retractions(ordered)
@@ -345,6 +353,8 @@ def derive_person(
             "merged into another record",
             merged_into,
         )
+    if not timeline:
+        return state
     state.timeline = [
         _timeline_item(e, e.id in retracted)
         for e in ordered
@@ -455,21 +465,44 @@ def headcount_mismatches(
     ordered = unique_sorted(events)
     retracted, _ = retractions(ordered)
     live = [e for e in ordered if e.id not in retracted]
+    # Candidates bucketed by (checkpoint, group), in corrected-time order (``live`` is sorted
+    # by it); the headcounts of a bucket slide a window over it, counting people as they enter
+    # and leave, so the cost is events + headcounts, not their product.
+    buckets: dict[tuple[int | None, int | None], list[EventRec]] = {}
+    for e in live:
+        if (
+            e.kind in ("checkin", "walkin")
+            and e.person
+            and (e.status in POSITIVE_STATUSES or e.kind == "walkin")
+        ):
+            buckets.setdefault((e.checkpoint, group_of.get(e.person)), []).append(e)
+    counts_of: dict[tuple[int | None, int | None], list[EventRec]] = {}
+    for h in live:
+        if h.kind == "headcount":
+            counts_of.setdefault((h.checkpoint, h.group), []).append(h)
+    named_of: dict[str, int] = {}
+    for key, hs in counts_of.items():
+        seen = buckets.get(key, [])
+        inside: dict[str, int] = {}
+        lo = hi = 0
+        for h in sorted(hs, key=lambda h: h.corrected_ms):
+            while hi < len(seen) and seen[hi].corrected_ms <= h.corrected_ms + window_ms:
+                root = roots.get(seen[hi].person, seen[hi].person)  # type: ignore[arg-type]
+                inside[root] = inside.get(root, 0) + 1  # type: ignore[index]
+                hi += 1
+            while lo < hi and seen[lo].corrected_ms < h.corrected_ms - window_ms:
+                root = roots.get(seen[lo].person, seen[lo].person)  # type: ignore[arg-type]
+                inside[root] -= 1  # type: ignore[index]
+                if not inside[root]:  # type: ignore[index]
+                    del inside[root]  # type: ignore[arg-type]
+                lo += 1
+            named_of[h.id] = len(inside)
     out = []
     for h in live:
         if h.kind != "headcount":
             continue
-        named = {
-            roots.get(e.person, e.person)
-            for e in live
-            if e.kind in ("checkin", "walkin")
-            and e.person
-            and e.checkpoint == h.checkpoint
-            and (e.status in POSITIVE_STATUSES or e.kind == "walkin")
-            and abs(e.corrected_ms - h.corrected_ms) <= window_ms
-            and group_of.get(e.person) == h.group
-        }
-        if len(named) != h.count:
+        named = named_of[h.id]
+        if named != h.count:
             out.append(
                 {
                     "key": f"headcount:{h.id}",
@@ -477,8 +510,8 @@ def headcount_mismatches(
                     "group": h.group,
                     "checkpoint": h.checkpoint,
                     "counted": h.count,
-                    "named": len(named),
-                    "difference": (h.count or 0) - len(named),
+                    "named": named,
+                    "difference": (h.count or 0) - named,
                     "at_ms": h.corrected_ms,
                 }
             )
@@ -536,7 +569,7 @@ def summarise(states: Iterable[PersonState]) -> dict[int | None, dict[str, Any]]
     return out
 
 
-def derive_operation(snapshot: Snapshot) -> OperationState:
+def derive_operation(snapshot: Snapshot, timeline: bool = True) -> OperationState:
     """Derive the whole operation from a snapshot; independent of order and repetition."""
     events = unique_sorted(snapshot.events)
     resolutions = active_resolutions(snapshot.resolutions)
@@ -568,6 +601,7 @@ def derive_operation(snapshot: Snapshot) -> OperationState:
             snapshot.groups,
             merged_into=links.get(pid),
             members=cluster,
+            timeline=timeline,
         )
     group_of = {pid: s.group for pid, s in people.items()}
     dismissed = [str(r.payload.get("key")) for r in resolutions if r.kind == "resolve"]

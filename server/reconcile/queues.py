@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from server.db import database
 from server.ingest.service import gaps
 from server.models import Device, Event, Person, PersonState, QuarantinedRecord, Resolution
 from server.reconcile import store
 from server.reconcile.derive import (
     ACCOUNTED,
     HEADCOUNT_WINDOW_MS,
+    STATES,
+    UNACCOUNTED,
+    PersonRec,
     duplicate_pairs,
     headcount_mismatches,
     summarise,
@@ -68,9 +76,83 @@ def states(operation_id: int, group: int | None = None) -> list[tuple[Person, De
     return [(p, as_derived(p, row)) for p, row in store.stored_states(operation_id, group)]
 
 
+def _q(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    return list(database.execute_sql(sql, params).fetchall())
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _state_counts(operation_id: int, group: int | None) -> list[tuple[Any, ...]]:
+    """(group, state, last checkpoint, n) over stored states, plus never-derived people.
+
+    One aggregate over ``person_state`` (index on operation, group, state) and one over the
+    people that have no state row yet (they read as ``not_seen`` in their roster group).
+    """
+    param = database.obj.param
+    where_s, where_p = "", ""
+    params_s: list[Any] = [operation_id]
+    params_p: list[Any] = [operation_id]
+    if group is not None:
+        where_s, where_p = f' AND "s"."group" = {param}', f' AND "p"."group_id" = {param}'
+        params_s.append(group)
+        params_p.append(group)
+    return _q(
+        'SELECT "s"."group", "s"."state", "s"."last_checkpoint", COUNT(*) '
+        'FROM "person_state" AS "s" '
+        f'WHERE "s"."operation_id" = {param}{where_s} '
+        'GROUP BY "s"."group", "s"."state", "s"."last_checkpoint"',
+        params_s,
+    ) + _q(
+        'SELECT "p"."group_id", \'not_seen\', NULL, COUNT(*) FROM "person" AS "p" '
+        f'WHERE "p"."operation_id" = {param}{where_p} AND NOT EXISTS '
+        '(SELECT 1 FROM "person_state" AS "s" WHERE "s"."person" = "p"."id") '
+        'GROUP BY "p"."group_id"',
+        params_p,
+    )
+
+
+def _summarise_counts(rows: list[tuple[Any, ...]]) -> dict[int | None, dict[str, Any]]:
+    """``derive.summarise`` over aggregated rows instead of one state per person."""
+    out: dict[int | None, dict[str, Any]] = {}
+    for gid, state, checkpoint, n in rows:
+        g = out.setdefault(
+            gid,
+            {
+                "records": 0,
+                "expected": 0,
+                "accounted": 0,
+                "unaccounted": 0,
+                "by_state": dict.fromkeys(STATES, 0),
+                "by_checkpoint": {},
+            },
+        )
+        g["records"] += n
+        g["by_state"][state] += n
+        if state == "merged":
+            continue
+        g["expected"] += n
+        if state in ACCOUNTED:
+            g["accounted"] += n
+            if checkpoint is not None:
+                cp = str(checkpoint)
+                g["by_checkpoint"][cp] = g["by_checkpoint"].get(cp, 0) + n
+        else:
+            g["unaccounted"] += n
+    for g in out.values():
+        g["by_checkpoint"] = dict(sorted(g["by_checkpoint"].items()))
+    return out
+
+
 def summaries(operation_id: int) -> dict[int | None, dict[str, Any]]:
     """Per-group summary from stored state: records, expected, accounted, by state/checkpoint."""
-    return summarise(s for _, s in states(operation_id))
+    return _summarise_counts(_state_counts(operation_id, None))
+
+
+def group_summary(operation_id: int, group: int) -> dict[str, Any] | None:
+    """One group's summary (None when it has no records), reading only that group's rows."""
+    return _summarise_counts(_state_counts(operation_id, group)).get(group)
 
 
 def _dismissed(operation_id: int) -> set[str]:
@@ -84,114 +166,250 @@ def _dismissed(operation_id: int) -> set[str]:
     }
 
 
+# Cross-person queues, cached per operation and keyed by ``store.fingerprint``: pages of one
+# unchanged queue then cost a page. A few operations at most are live at once.
+_CACHE: OrderedDict[tuple[str, int], tuple[tuple[Any, ...], list[dict[str, Any]]]] = OrderedDict()
+_CACHE_SIZE = 32
+_CACHE_LOCK = threading.Lock()
+
+
+def _cached(
+    name: str, operation_id: int, compute: Callable[[int], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """``compute(operation_id)``, reused while the operation's fingerprint stays the same."""
+    if database.in_transaction():
+        # A writer's uncommitted changes must never be cached for others, nor a cache hide them.
+        return compute(operation_id)
+    key = store.fingerprint(operation_id)
+    if key is None:
+        return compute(operation_id)
+    with _CACHE_LOCK:
+        hit = _CACHE.get((name, operation_id))
+        if hit is not None and hit[0] == key:
+            _CACHE.move_to_end((name, operation_id))
+            return hit[1]
+    items = compute(operation_id)
+    with _CACHE_LOCK:
+        _CACHE[(name, operation_id)] = (key, items)
+        _CACHE.move_to_end((name, operation_id))
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return items
+
+
+def _missing_sql(operation_id: int, now_ms: int, stale_hours: float) -> tuple[str, list[Any]]:
+    """The missing queue as one SELECT (stored states plus never-derived people)."""
+    param = database.obj.param
+    sql = (
+        'WITH "front" AS (SELECT "group" AS "g", MAX("route_pos") AS "f" FROM "person_state" '
+        f'WHERE "operation_id" = {param} AND "state" IN ({_in(ACCOUNTED)}) '
+        'AND "route_pos" IS NOT NULL GROUP BY "group") '
+        'SELECT "s"."person" AS "person", "s"."group" AS "grp", "s"."state", "s"."reason", '
+        '"s"."last_checkpoint", "s"."last_seen_ms", "s"."route_pos", "front"."f" '
+        # No join to person: a state row exists only for a person of its operation (states are
+        # derived from person rows, which are never deleted but with their operation).
+        'FROM "person_state" AS "s" LEFT JOIN "front" ON "front"."g" = "s"."group" '
+        f'WHERE "s"."operation_id" = {param} '
+        f'AND ("s"."state" IN ({_in(UNACCOUNTED)}) '
+        "OR (\"s\".\"state\" IN ('checked_in', 'needs_assistance') "
+        'AND "front"."f" IS NOT NULL AND COALESCE("s"."route_pos", 0) < "front"."f") '
+        'OR ("s"."state" = \'checked_in\' AND "s"."last_seen_ms" IS NOT NULL '
+        f'AND "s"."last_seen_ms" < {param})) '
+        'UNION ALL SELECT "p"."id", "p"."group_id", \'not_seen\', '
+        '\'not seen at any checkpoint\', NULL, NULL, NULL, NULL FROM "person" AS "p" '
+        f'WHERE "p"."operation_id" = {param} AND NOT EXISTS '
+        '(SELECT 1 FROM "person_state" AS "s" WHERE "s"."person" = "p"."id")'
+    )
+    return sql, [operation_id, operation_id, now_ms - stale_hours * 3600 * 1000, operation_id]
+
+
+def _missing_item(row: tuple[Any, ...], now_ms: int, stale_hours: float) -> dict[str, Any]:
+    person, group, state, reason, checkpoint, seen_ms, route_pos, front = row
+    reasons = []
+    if state not in ACCOUNTED:
+        reasons.append(reason)
+    elif state in ("checked_in", "needs_assistance") and front and (route_pos or 0) < front:
+        reasons.append("not seen at the group's latest checkpoint")
+    elif state == "checked_in" and seen_ms is not None and now_ms - seen_ms > stale_hours * 3600000:
+        reasons.append(f"not seen for {stale_hours:g} hours")
+    pid = store._uid(person)
+    return {
+        "key": f"missing:{pid}",
+        "person": pid,
+        "group": group,
+        "state": state,
+        "reasons": reasons,
+        "last_checkpoint": checkpoint,
+        "last_seen_ms": seen_ms,
+    }
+
+
+def missing_page(
+    operation_id: int,
+    limit: int | None = None,
+    offset: int = 0,
+    now_ms: int | None = None,
+    stale_hours: float = STALE_HOURS,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the missing queue, filtered, ordered and sliced in SQL; and its total."""
+    now_ms = now_ms or int(time.time() * 1000)
+    sql, params = _missing_sql(operation_id, now_ms, stale_hours)
+    # One evaluation gives the page and (as a window count) the queue's total.
+    page = (
+        f'SELECT "q".*, COUNT(*) OVER () FROM ({sql}) AS "q" '
+        'ORDER BY COALESCE("q"."grp", 0), "q"."person"'
+    )
+    if limit is not None:
+        page += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+    rows = _q(page, params)
+    # Past the end there is no row to carry the count: count separately.
+    total = rows[0][-1] if rows else _q(f'SELECT COUNT(*) FROM ({sql}) AS "q"', params)[0][0]
+    return [_missing_item(r[:-1], now_ms, stale_hours) for r in rows], total
+
+
 def missing(
     operation_id: int, now_ms: int | None = None, stale_hours: float = STALE_HOURS
 ) -> list[dict[str, Any]]:
     """Unaccounted people, people behind their group's furthest checkpoint, and stale ones."""
-    now_ms = now_ms or int(time.time() * 1000)
-    rows = [s for _, s in states(operation_id) if s.state != "merged"]
-    front: dict[int | None, int] = {}
-    for s in rows:
-        if s.route_pos is not None and s.accounted:
-            front[s.group] = max(front.get(s.group, 0), s.route_pos)
-    out = []
-    for s in rows:
-        reasons = []
-        if not s.accounted:
-            reasons.append(s.reason)
-        elif (
-            s.state in ("checked_in", "needs_assistance")
-            and front.get(s.group)
-            and (s.route_pos or 0) < front[s.group]
-        ):
-            reasons.append("not seen at the group's latest checkpoint")
-        elif (
-            s.state == "checked_in"
-            and s.last_seen_ms is not None
-            and now_ms - s.last_seen_ms > stale_hours * 3600 * 1000
-        ):
-            reasons.append(f"not seen for {stale_hours:g} hours")
-        if reasons:
-            out.append(
-                {
-                    "key": f"missing:{s.person}",
-                    "person": s.person,
-                    "group": s.group,
-                    "state": s.state,
-                    "reasons": reasons,
-                    "last_checkpoint": s.last_checkpoint,
-                    "last_seen_ms": s.last_seen_ms,
-                }
-            )
-    return sorted(out, key=lambda d: (d["group"] or 0, d["person"]))
+    return missing_page(operation_id, None, 0, now_ms, stale_hours)[0]
+
+
+def walkins_page(
+    operation_id: int, limit: int | None = None, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of walk-ins not accepted into a group nor merged (name order), and its total."""
+    param = database.obj.param
+    base = (
+        'FROM "person" AS "p" LEFT JOIN "person_state" AS "s" ON "s"."person" = "p"."id" '
+        f'WHERE "p"."operation_id" = {param} AND "p"."source" = \'walk-in\' '
+        'AND ("s"."state" IS NULL OR "s"."state" != \'merged\') '
+        'AND "p"."id" NOT IN (SELECT "person" FROM "resolution" '
+        f'WHERE "operation_id" = {param} AND "kind" = \'accept_walkin\' '
+        'AND "reverted_by" IS NULL AND "person" IS NOT NULL)'
+    )
+    params = [operation_id, operation_id]
+    total = _q(f"SELECT COUNT(*) {base}", params)[0][0]
+    sql = (
+        'SELECT "p"."id", CASE WHEN "s"."person" IS NULL THEN "p"."group_id" '
+        'ELSE "s"."group" END, COALESCE("s"."state", \'not_seen\') '
+        f'{base} ORDER BY "p"."full_name", "p"."id"'
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+    items = [
+        {"key": f"walkin:{store._uid(pid)}", "person": store._uid(pid), "group": g, "state": st}
+        for pid, g, st in _q(sql, params)
+    ]
+    return items, total
 
 
 def walkins(operation_id: int) -> list[dict[str, Any]]:
     """Walk-ins not yet accepted into a group (and not merged into a roster record)."""
-    accepted = {
-        str(r.person)
-        for r in Resolution.select(Resolution.person).where(
-            (Resolution.operation == operation_id)
-            & (Resolution.kind == "accept_walkin")
-            & Resolution.reverted_by.is_null()
-        )
-    }
-    return [
-        {"key": f"walkin:{p.id}", "person": str(p.id), "group": s.group, "state": s.state}
-        for p, s in states(operation_id)
-        if p.source == "walk-in" and str(p.id) not in accepted and s.state != "merged"
-    ]
+    return walkins_page(operation_id)[0]
+
+
+def _people_recs(operation_id: int) -> list[PersonRec]:
+    """Every person's duplicate keys: stored name keys when derived, else from the names."""
+    param = database.obj.param
+    cols = ", ".join(f'"p".{store._col(f).split(".", 1)[1]}' for f in store._PERSON_FIELDS)
+    out = []
+    for row in _q(
+        f'SELECT {cols}, "s"."name_keys" FROM "person" AS "p" '
+        'LEFT JOIN "person_state" AS "s" ON "s"."person" = "p"."id" '
+        f'WHERE "p"."operation_id" = {param}',
+        [operation_id],
+    ):
+        keys = json.loads(row[-1]) if row[-1] else []
+        rec = store._person_rec_from_row(row[:-1])
+        out.append(replace(rec, name_keys=tuple(keys)) if keys else rec)
+    return out
+
+
+def _duplicates(operation_id: int) -> list[dict[str, Any]]:
+    roots = store.roots_of(store.links(operation_id))
+    return duplicate_pairs(_people_recs(operation_id), roots, _dismissed(operation_id))
 
 
 def duplicates(operation_id: int) -> list[dict[str, Any]]:
     """Probable duplicate pairs with score and evidence (names of matching keys, no values)."""
-    recs = []
-    for p, s in states(operation_id):
-        keys = tuple(s.name_keys) if s.name_keys else store.name_keys_of(p)
-        recs.append(store.person_rec(p, keys))
-    roots = store.roots_of(store.links(operation_id))
-    return duplicate_pairs(recs, roots, _dismissed(operation_id))
+    return _cached("duplicates", operation_id, _duplicates)
 
 
-def conflicts(operation_id: int) -> list[dict[str, Any]]:
+def _conflicts(operation_id: int) -> list[dict[str, Any]]:
+    param = database.obj.param
     out = []
-    for row in PersonState.select().where(
-        (PersonState.operation == operation_id) & (PersonState.conflicts != "[]")
+    for person, group, raw in _q(
+        'SELECT "person", "group", "conflicts" FROM "person_state" '
+        f'WHERE "operation_id" = {param} AND "conflicts" != \'[]\'',
+        [operation_id],
     ):
-        for c in json.loads(row.conflicts):
-            out.append({**c, "person": str(row.person), "group": row.group})
+        for c in json.loads(raw):
+            out.append({**c, "person": store._uid(person), "group": group})
     return sorted(out, key=lambda c: c["key"])
 
 
-def headcounts(operation_id: int, window_ms: int = HEADCOUNT_WINDOW_MS) -> list[dict[str, Any]]:
-    """Headcounts that differ from the named check-ins of their group near them."""
+def conflicts(operation_id: int) -> list[dict[str, Any]]:
+    return _cached("conflicts", operation_id, _conflicts)
+
+
+def _headcounts(operation_id: int, window_ms: int = HEADCOUNT_WINDOW_MS) -> list[dict[str, Any]]:
+    param = database.obj.param
     counts = [
-        store.event_rec(r)
-        for r in Event.select(*store._EVENT_COLUMNS)
-        .where((Event.operation == operation_id) & (Event.kind == "headcount"))
-        .tuples()
+        store.event_rec(r, received=False)
+        for r in store._fetch_events(
+            f'"operation_id" = {param} AND "kind" = \'headcount\'', [operation_id]
+        )
     ]
     if not counts:
         return []
-    checkpoints = list({h.checkpoint for h in counts})
+    # Only check-ins within some headcount's window at its checkpoint can be named: read each
+    # merged window once, on the (operation, checkpoint, corrected time) index.
+    windows: list[tuple[int, int, int]] = []
+    for h in sorted(
+        (h for h in counts if h.checkpoint is not None),
+        key=lambda h: (h.checkpoint, h.corrected_ms),
+    ):
+        lo, hi = h.corrected_ms - window_ms, h.corrected_ms + window_ms
+        if windows and windows[-1][0] == h.checkpoint and lo <= windows[-1][2]:
+            windows[-1] = (h.checkpoint, windows[-1][1], max(hi, windows[-1][2]))  # type: ignore[arg-type]
+        else:
+            windows.append((h.checkpoint, lo, hi))  # type: ignore[arg-type]
+    at = '("captured_ms" - COALESCE("skew_ms", 0))'
     nearby = [
-        store.event_rec(r)
-        for r in Event.select(*store._EVENT_COLUMNS)
-        .where(
-            (Event.operation == operation_id)
-            & Event.checkpoint.in_(checkpoints)
-            & Event.kind.in_(["checkin", "walkin"])
+        store.event_rec(r, received=False)
+        for checkpoint, lo, hi in windows
+        for r in store._fetch_events(
+            f'"operation_id" = {param} AND "checkpoint" = {param} AND {at} >= {param} '
+            f"AND {at} <= {param} AND \"kind\" IN ('checkin', 'walkin')",
+            [operation_id, checkpoint, lo, hi],
         )
-        .tuples()
     ]
-    ids = [e.id for e in counts + nearby]
+    if any(h.checkpoint is None for h in counts):
+        nearby += [
+            store.event_rec(r, received=False)
+            for r in store._fetch_events(
+                f"\"operation_id\" = {param} AND \"kind\" IN ('checkin', 'walkin') "
+                'AND "checkpoint" IS NULL',
+                [operation_id],
+            )
+        ]
+    # Every void of the operation: one aimed outside these events retracts nothing here.
     voids = [
-        store.event_rec(r)
-        for r in Event.select(*store._EVENT_COLUMNS)
-        .where((Event.operation == operation_id) & (Event.kind == "void") & Event.ref.in_(ids))
-        .tuples()
+        store.event_rec(r, received=False)
+        for r in store._fetch_events(
+            f'"operation_id" = {param} AND "kind" = \'void\'', [operation_id]
+        )
     ]
-    group_of = {str(p.id): s.group for p, s in states(operation_id)}
+    group_of = {
+        str(store._uid(pid)): g
+        for pid, g in _q(
+            'SELECT "p"."id", CASE WHEN "s"."person" IS NULL THEN "p"."group_id" '
+            'ELSE "s"."group" END FROM "person" AS "p" '
+            'LEFT JOIN "person_state" AS "s" ON "s"."person" = "p"."id" '
+            f'WHERE "p"."operation_id" = {param}',
+            [operation_id],
+        )
+    }
     roots = store.roots_of(store.links(operation_id))
     skip = _dismissed(operation_id)
     return [
@@ -199,6 +417,13 @@ def headcounts(operation_id: int, window_ms: int = HEADCOUNT_WINDOW_MS) -> list[
         for h in headcount_mismatches(counts + nearby + voids, group_of, roots, window_ms)
         if h["key"] not in skip
     ]
+
+
+def headcounts(operation_id: int, window_ms: int = HEADCOUNT_WINDOW_MS) -> list[dict[str, Any]]:
+    """Headcounts that differ from the named check-ins of their group near them."""
+    if window_ms != HEADCOUNT_WINDOW_MS:
+        return _headcounts(operation_id, window_ms)
+    return _cached("headcounts", operation_id, _headcounts)
 
 
 def late(operation_id: int, cutoff: dt.datetime) -> list[dict[str, Any]]:
@@ -266,7 +491,7 @@ def queue(
     name: str,
     cutoff: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """One discrepancy queue by name (see ``QUEUES``)."""
+    """One discrepancy queue by name (see ``QUEUES``), whole."""
     if name == "late":
         return late(operation_id, cutoff or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     return {
@@ -280,4 +505,39 @@ def queue(
     }[name](operation_id)
 
 
-__all__ = ["ACCOUNTED", "QUEUES", "queue", "states", "summaries"]
+def queue_page(
+    operation_id: int,
+    name: str,
+    cutoff: dt.datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of a queue and the queue's total: the same items as slicing ``queue``.
+
+    ``missing`` and ``walkins`` page in SQL; ``duplicates``, ``conflicts`` and ``headcounts``
+    come from the per-operation cache; the others are small.
+    """
+    if name == "missing":
+        return missing_page(operation_id, limit, offset)
+    if name == "walkins":
+        return walkins_page(operation_id, limit, offset)
+    items = queue(operation_id, name, cutoff)
+    return items[offset : offset + limit], len(items)
+
+
+def queue_count(operation_id: int, name: str) -> int:
+    """The number of items in a queue (for the overview)."""
+    return queue_page(operation_id, name, None, 1, 0)[1]
+
+
+__all__ = [
+    "ACCOUNTED",
+    "QUEUES",
+    "group_summary",
+    "queue",
+    "queue_count",
+    "queue_page",
+    "states",
+    "summaries",
+    "summarise",
+]

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.operations.schemas import StrictSchema
+from server.operations.schemas import ID_RANGE, StrictSchema, UtcDateTime
 from server.reconcile.derive import RESOLUTION_KINDS, STATES
 from server.reconcile.queues import QUEUES
 
@@ -18,9 +18,9 @@ class ResolutionCreateSchema(StrictSchema):
     reason = fields.Str(required=True, validate=validate.Length(min=1, max=1000))
     person = fields.UUID(load_default=None)
     into = fields.UUID(load_default=None)
-    group = fields.Int(load_default=None, validate=validate.Range(min=1))
+    group = fields.Int(load_default=None, validate=ID_RANGE)
     key = fields.Str(load_default=None, validate=validate.Length(max=200))
-    record = fields.Int(load_default=None, validate=validate.Range(min=1))
+    record = fields.Int(load_default=None, validate=ID_RANGE)
     resolution = fields.UUID(load_default=None)
     based_on_version = fields.Str(load_default=None, validate=validate.Length(max=16))
 
@@ -54,6 +54,11 @@ class ResolutionSchema(Schema):
     reason = fields.Str(dump_only=True)
     based_on_version = fields.Str(dump_only=True, allow_none=True)
     reverted_by = fields.UUID(dump_only=True, allow_none=True)
+
+
+class ResolutionPageSchema(Schema):
+    items = fields.List(fields.Nested(ResolutionSchema), dump_only=True)
+    total = fields.Int(dump_only=True)
 
 
 class StateSchema(Schema):
@@ -121,7 +126,7 @@ class QueuePageSchema(Schema):
 
 class AuditEntrySchema(Schema):
     id = fields.Int(dump_only=True)
-    at = fields.DateTime(dump_only=True)
+    at = UtcDateTime(dump_only=True)
     actor = fields.Str(dump_only=True)
     action = fields.Str(dump_only=True)
     target = fields.Str(dump_only=True)

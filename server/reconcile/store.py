@@ -27,6 +27,7 @@ from server.models import (
     RouteStop,
     utcnow,
 )
+from server.models.reconcile import ReconcileMark
 from server.reconcile.derive import (
     EventRec,
     GroupRec,
@@ -78,6 +79,14 @@ def _fetch(fields: tuple[Any, ...], where: str, params: list[Any]) -> list[tuple
     return list(database.execute_sql(sql, params).fetchall())
 
 
+def _fetch_events(where: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """``_EVENT_COLUMNS`` of matching events; only flags need their (sealed) body read."""
+    cols = [_col(f) for f in _EVENT_COLUMNS[:-1]]
+    cols.append(f"CASE WHEN {_col(Event.kind)} = 'flag' THEN {_col(Event.body)} END")
+    sql = f'SELECT {", ".join(cols)} FROM "event" WHERE {where}'
+    return list(database.execute_sql(sql, params).fetchall())
+
+
 @functools.lru_cache(maxsize=65536)
 def _name_key(name: str) -> str:
     return name_key(name)
@@ -104,8 +113,12 @@ def _when_ms(value: Any) -> int:
     return to_ms(value)
 
 
-def event_rec(row: Any) -> EventRec:
-    """An ``EventRec`` from a raw tuple of ``_EVENT_COLUMNS`` (any backend's value types)."""
+def event_rec(row: Any, received: bool = True) -> EventRec:
+    """An ``EventRec`` from a raw tuple of ``_EVENT_COLUMNS`` (any backend's value types).
+
+    ``received=False`` leaves ``received_ms`` at 0: only timelines and reports read it, and
+    parsing the stored time is most of the cost of a row on ingest.
+    """
     (
         eid,
         device,
@@ -121,14 +134,14 @@ def event_rec(row: Any) -> EventRec:
         author,
         count,
         ref,
-        received,
+        received_at,
         time_flag,
         body,
     ) = row
     flag = json.loads(Event.body.python_value(body)).get("flag") if kind == "flag" else None
     return EventRec(
-        id=_uid(eid),
-        device=_uid(device),
+        id=str(_uid(eid)),
+        device=str(_uid(device)),
         seq=seq,
         kind=kind,  # type: ignore[arg-type]
         captured_ms=captured,
@@ -142,7 +155,7 @@ def event_rec(row: Any) -> EventRec:
         count=count,
         ref=_uid(ref),
         flag=flag,
-        received_ms=_when_ms(received),
+        received_ms=_when_ms(received_at) if received else 0,
         time_flag=time_flag,
     )
 
@@ -177,34 +190,56 @@ def person_rec(p: Person, name_keys: tuple[str, ...] | None = None) -> PersonRec
 
 
 def load_groups(operation_id: int) -> dict[int, GroupRec]:
+    """Every group of an operation with its route (two plain queries; ingest calls it often)."""
+    param = database.obj.param
+    group_table, stop_table = Group._meta.table_name, RouteStop._meta.table_name
     routes: dict[int, list[int]] = {}
-    for stop in (
-        RouteStop.select()
-        .join(Group)
-        .where(Group.operation == operation_id)
-        .order_by(RouteStop.position)
-    ):
-        routes.setdefault(stop.group_id, []).append(stop.checkpoint_id)
+    for gid, cp in database.execute_sql(
+        f'SELECT "s"."group_id", "s"."checkpoint_id" FROM "{stop_table}" AS "s" '
+        f'JOIN "{group_table}" AS "g" ON "g"."id" = "s"."group_id" '
+        f'WHERE "g"."operation_id" = {param} ORDER BY "s"."position"',
+        [operation_id],
+    ).fetchall():
+        routes.setdefault(gid, []).append(cp)
     return {
-        g.id: GroupRec(g.id, g.name, g.expected_size, tuple(routes.get(g.id, ())))
-        for g in Group.select().where(Group.operation == operation_id)
+        gid: GroupRec(gid, name, expected or 0, tuple(routes.get(gid, ())))
+        for gid, name, expected in database.execute_sql(
+            f'SELECT "id", "name", "expected_size" FROM "{group_table}" '
+            f'WHERE "operation_id" = {param}',
+            [operation_id],
+        ).fetchall()
     }
 
 
-def load_snapshot(operation_id: int, received_before: dt.datetime | None = None) -> Snapshot:
-    """Freeze an operation's inputs; with ``received_before`` only what arrived before it."""
-    events = Event.select(*_EVENT_COLUMNS).where(Event.operation == operation_id)
-    people = Person.select().where(Person.operation == operation_id)
+def load_snapshot(
+    operation_id: int, received_before: dt.datetime | None = None, received: bool = True
+) -> Snapshot:
+    """Freeze an operation's inputs; with ``received_before`` only what arrived before it.
+
+    ``received=False`` skips events' receive times (``rebuild`` does not store them).
+    """
+    param = database.obj.param
+    where, params = f'"operation_id" = {param}', [operation_id]
+    people_where, people_params = where, [operation_id]
     resolutions = Resolution.select().where(Resolution.operation == operation_id)
     if received_before is not None:
-        events = events.where(Event.received_at < received_before)
-        people = people.where(Person.entry_date < received_before)
+        where += f' AND "received_at" < {param}'
+        params.append(Event.received_at.db_value(received_before))
+        people_where += f' AND "entry_date" < {param}'
+        people_params.append(Person.entry_date.db_value(received_before))
         resolutions = resolutions.where(Resolution.at < received_before)
     return Snapshot(
         operation_id=operation_id,
-        people={str(p.id): person_rec(p) for p in people},
+        # Only the columns reconciliation reads: no sealed document numbers or phones opened.
+        people={
+            rec.id: rec
+            for rec in map(
+                _person_rec_from_row, _fetch(_PERSON_FIELDS, people_where, people_params)
+            )
+        },
         groups=load_groups(operation_id),
-        events=[event_rec(row) for row in events.tuples().iterator()],
+        # Plain rows, and only flags' sealed bodies opened: this reads every event.
+        events=[event_rec(row, received) for row in _fetch_events(where, params)],
         resolutions=[resolution_rec(r) for r in resolutions],
     )
 
@@ -280,7 +315,7 @@ def _person_rec_from_row(row: tuple[Any, ...]) -> PersonRec:
     keys = tuple(sorted({k for k in (_name_key(n) for n in names if n.strip()) if k}))
     birth_text = birth if isinstance(birth, str) or birth is None else birth.isoformat()
     return PersonRec(
-        id=_uid(pid),
+        id=str(_uid(pid)),
         group=group,
         source=source,  # type: ignore[arg-type]
         document_key=doc or "",
@@ -320,10 +355,11 @@ def derive_people(
     if not people:
         return {}
     events = [
-        event_rec(row)
-        for row in _fetch(
-            _EVENT_COLUMNS,
-            f'"operation_id" = {param} AND ("person" IN ({m}) OR "ref" IN '
+        event_rec(row, received=timeline)
+        # "+ 0" keeps SQLite off the operation index (every event of the operation) and on
+        # the person and ref indexes (these people's events only).
+        for row in _fetch_events(
+            f'"operation_id" + 0 = {param} AND ("person" IN ({m}) OR "ref" IN '
             f'(SELECT "id" FROM "event" WHERE "person" IN ({m})))',
             [operation_id, *ids, *ids],
         )
@@ -359,7 +395,13 @@ def derive_people(
             if str(r.person) in members or str(r.payload.get("into")) in members
         ]
         out[pid] = derive_person(
-            people[pid], mine, related, groups, merged_into=direct.get(pid), members=cluster
+            people[pid],
+            mine,
+            related,
+            groups,
+            merged_into=direct.get(pid),
+            members=cluster,
+            timeline=timeline,
         )
     return out
 
@@ -379,9 +421,39 @@ def serialise(operation_id: int) -> None:
         database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_DERIVE_LOCK, operation_id))
 
 
+def touch(operation_id: int) -> None:
+    """Replace the operation's change mark (call inside the writer's transaction)."""
+    token = uuid.uuid4().hex
+    ReconcileMark.insert(operation=operation_id, token=token, updated_at=utcnow()).on_conflict(
+        conflict_target=[ReconcileMark.operation],
+        update={ReconcileMark.token: token, ReconcileMark.updated_at: utcnow()},
+    ).execute()
+
+
+def fingerprint(operation_id: int) -> tuple[Any, ...] | None:
+    """What cached cross-person results of an operation depend on; None: do not cache.
+
+    The mark changes with every derived-state write; the change log with resolutions, groups
+    and roster imports; people's count and latest update with anything else done to them (a
+    purge). Read it before the data it guards, so a cache can only be older than its key.
+    """
+    param = database.obj.param
+    row = database.execute_sql(
+        f'SELECT (SELECT "token" FROM "reconcile_mark" WHERE "operation_id" = {param}), '
+        f'(SELECT MAX("id") FROM "change" WHERE "operation_id" = {param}), '
+        f'(SELECT COUNT(*) FROM "person" WHERE "operation_id" = {param}), '
+        f'(SELECT MAX("updated_at") FROM "person" WHERE "operation_id" = {param})',
+        [operation_id] * 4,
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return (operation_id, *(str(v) for v in row))
+
+
 def recompute(operation_id: int, person_ids: Iterable[str]) -> int:
     """Refresh the stored state of ``person_ids`` (inside the caller's transaction)."""
     serialise(operation_id)
+    touch(operation_id)
     return write_states(operation_id, derive_people(operation_id, person_ids).values())
 
 
@@ -390,6 +462,10 @@ def on_events(operation_id: int, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     people = {str(row["person"]) for row in rows if row.get("person")}
+    if not people:
+        # Headcounts and voids of no person still change the headcount queue.
+        serialise(operation_id)
+        touch(operation_id)
     refs = [Event.id.db_value(row["ref"]) for row in rows if row.get("ref")]
     if refs:
         people |= {
@@ -404,8 +480,9 @@ def on_events(operation_id: int, rows: list[dict[str, Any]]) -> int:
 def rebuild(operation_id: int) -> dict[str, int]:
     """Recompute all derived state of an operation from events and resolutions alone."""
     serialise(operation_id)
-    snapshot = load_snapshot(operation_id)
-    derived = derive_operation(snapshot)
+    touch(operation_id)
+    snapshot = load_snapshot(operation_id, received=False)
+    derived = derive_operation(snapshot, timeline=False)
     active = {
         str(r.id)
         for r in Resolution.select(Resolution.id).where(

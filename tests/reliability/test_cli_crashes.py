@@ -55,8 +55,9 @@ def test_killing_the_field_cli_during_capture_and_sync_loses_and_doubles_nothing
     reported: list[str] = []
     kills = {"capture": 0, "sync": 0}
     started = time.monotonic()
-    for n in range(ROUNDS):
-        capture = _spawn(
+
+    def capture_cli(n: int) -> subprocess.Popen[str]:
+        return _spawn(
             store,
             "headcount",
             "--checkpoint",
@@ -66,7 +67,15 @@ def test_killing_the_field_cli_during_capture_and_sync_loses_and_doubles_nothing
             "--count",
             str(n),
         )
-        finished, out = _kill_after(capture, rng.uniform(0.6, 1.8))
+
+    # Calibrate on this machine: how long a whole capture takes, so kills land inside one.
+    t0 = time.monotonic()
+    finished, out = _kill_after(capture_cli(-1 % 1000), 120)
+    assert finished, out
+    reported.append(json.loads(out)["event_id"])
+    whole = time.monotonic() - t0
+    for n in range(ROUNDS):
+        finished, out = _kill_after(capture_cli(n), rng.uniform(0.3, 1.0) * whole)
         if finished:
             reported.append(json.loads(out)["event_id"])
         else:
@@ -76,7 +85,7 @@ def test_killing_the_field_cli_during_capture_and_sync_loses_and_doubles_nothing
         for _ in range(20):
             device.headcount(checkpoint=site.checkpoint, group=site.group, count=n)
         device.close()
-        finished, _ = _kill_after(_spawn(store, "sync"), rng.uniform(0.6, 2.0))
+        finished, _ = _kill_after(_spawn(store, "sync"), rng.uniform(0.3, 1.0) * whole)
         kills["sync"] += not finished
     final = _spawn(store, "sync")
     out, _ = final.communicate(timeout=120)

@@ -205,7 +205,7 @@ def test_random_garbage_to_every_sync_endpoint_never_gets_a_5xx(
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         full = path + ("?" + query if query else "")
-        if sign and stamp.isdigit():
+        if sign and stamp.isascii() and stamp.isdigit():
             headers[HEADER_SIGNATURE] = sign_request(
                 device.keys, method, full, device.device_id, int(stamp), body
             )

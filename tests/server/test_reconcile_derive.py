@@ -179,3 +179,80 @@ def test_a_person_with_no_events_is_not_seen_with_a_reason() -> None:
         "not seen at any checkpoint",
         10,
     )
+
+
+def _brute_force_headcounts(events: list[EventRec], group_of: dict, roots: dict) -> list:
+    """The headcount rule written the slow, obvious way: every count against every check-in."""
+    from server.reconcile.derive import POSITIVE_STATUSES, retractions, unique_sorted
+
+    ordered = unique_sorted(events)
+    retracted, _ = retractions(ordered)
+    live = [e for e in ordered if e.id not in retracted]
+    out = []
+    for h in (e for e in live if e.kind == "headcount"):
+        named = {
+            roots.get(e.person, e.person)
+            for e in live
+            if e.kind in ("checkin", "walkin")
+            and e.person
+            and e.checkpoint == h.checkpoint
+            and (e.status in POSITIVE_STATUSES or e.kind == "walkin")
+            and abs(e.corrected_ms - h.corrected_ms) <= 30 * 60 * 1000
+            and group_of.get(e.person) == h.group
+        }
+        if len(named) != h.count:
+            out.append((h.id, h.count, len(named)))
+    return out
+
+
+_M = 60 * 1000
+_observation = st.builds(
+    lambda i, kind, person, cp, status, minute, skew: EventRec(
+        f"x{i}",
+        "dA" if i % 2 else "dB",
+        i,
+        kind,
+        minute * _M,
+        skew_ms=skew * _M,
+        person=person,
+        checkpoint=cp,
+        status=status if kind == "checkin" else None,
+    ),
+    st.integers(0, 10_000),
+    st.sampled_from(["checkin", "walkin"]),
+    st.sampled_from(["p0", "p1", "p2", "p3", "w9"]),
+    st.sampled_from([1, 2, None]),
+    st.sampled_from(["boarded", "absent", "present", "left"]),
+    st.integers(0, 180),
+    st.integers(-10, 10),
+)
+_headcount = st.builds(
+    lambda i, cp, group, minute, count: EventRec(
+        f"h{i}", "dC", i, "headcount", minute * _M, checkpoint=cp, group=group, count=count
+    ),
+    st.integers(0, 10_000),
+    st.sampled_from([1, 2, None]),
+    st.sampled_from([10, 11, None]),
+    st.integers(0, 180),
+    st.integers(0, 4),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_observation, max_size=30),
+    st.lists(_headcount, min_size=1, max_size=8),
+    st.lists(st.sampled_from(["x0", "x1", "x2", "x3", "h0", "h1"]), max_size=3),
+)
+def test_sliding_window_headcounts_equal_comparing_every_count_with_every_check_in(
+    observations: list[EventRec], counts: list[EventRec], voided: list[str]
+) -> None:
+    voids = [EventRec(f"v{i}", "dA", 90_000 + i, "void", 0, ref=r) for i, r in enumerate(voided)]
+    events = observations + counts + voids
+    group_of = {"p0": 10, "p1": 10, "p2": 11, "p3": None}
+    roots = {"p1": "p0"}
+    got = [
+        (h["event"], h["counted"], h["named"])
+        for h in headcount_mismatches(events, group_of, roots)
+    ]
+    assert got == _brute_force_headcounts(events, group_of, roots)
