@@ -8,6 +8,11 @@ from typing import Any
 from server.models import AuditEntry
 
 
+def actor_of(staff: Any | None) -> str:
+    """How the audit log names who acted: ``staff:<id>``, or ``cli`` for the host's CLI."""
+    return f"staff:{staff.id}" if staff is not None else "cli"
+
+
 def record(
     actor: str,
     action: str,

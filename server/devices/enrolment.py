@@ -53,7 +53,7 @@ def create_code(
             expires_at=utcnow() + dt.timedelta(minutes=ttl_minutes),
         )
         audit.record(
-            _actor(actor), "enrolment.create", operation=op.id, target=f"enrolment:{row.id}"
+            audit.actor_of(actor), "enrolment.create", operation=op.id, target=f"enrolment:{row.id}"
         )
     return format_code(raw), row
 
@@ -115,7 +115,7 @@ def revoke(device: Device, *, actor: StaffUser | None, reason: str = "") -> Devi
             (Device.id == device.id) & Device.revoked_at.is_null()
         ).execute()
         audit.record(
-            _actor(actor),
+            audit.actor_of(actor),
             "device.revoke",
             operation=device.operation_id,
             target=f"device:{device.id}",
@@ -129,7 +129,3 @@ def find_device(op: Operation, device_id: uuid.UUID) -> Device:
     if device is None:
         raise NotFound("No such device in this operation.")
     return device
-
-
-def _actor(staff: StaffUser | None) -> str:
-    return f"staff:{staff.id}" if staff is not None else "cli"

@@ -38,7 +38,7 @@ def create_operation(data: dict[str, Any], *, actor: StaffUser | None) -> Operat
         if actor is not None:
             Assignment.create(staff=actor, operation=op)
         audit.record(
-            _actor(actor), "operation.create", operation=op.id, target=f"operation:{op.id}"
+            audit.actor_of(actor), "operation.create", operation=op.id, target=f"operation:{op.id}"
         )
     return op
 
@@ -47,7 +47,7 @@ def close_operation(op: Operation, *, actor: StaffUser | None, reason: str = "")
     """Mark an operation closed (its data stays until the retention purge)."""
     with write_transaction():
         Operation.update(status="closed", closed_at=utcnow()).where(Operation.id == op.id).execute()
-        audit.record(_actor(actor), "operation.close", operation=op.id, reason=reason)
+        audit.record(audit.actor_of(actor), "operation.close", operation=op.id, reason=reason)
     return Operation.get_by_id(op.id)
 
 
@@ -82,7 +82,10 @@ def add_checkpoint(op: Operation, data: dict[str, Any], *, actor: StaffUser | No
             ) from exc
         changelog.record(op.id, "checkpoint", [cp.id])
         audit.record(
-            _actor(actor), "checkpoint.create", operation=op.id, target=f"checkpoint:{cp.id}"
+            audit.actor_of(actor),
+            "checkpoint.create",
+            operation=op.id,
+            target=f"checkpoint:{cp.id}",
         )
     return cp
 
@@ -127,7 +130,9 @@ def add_group(op: Operation, data: dict[str, Any], *, actor: StaffUser | None) -
         for position, cid in enumerate(route, start=1):
             RouteStop.create(group=group, checkpoint=cid, position=position)
         changelog.record(op.id, "group", [group.id])
-        audit.record(_actor(actor), "group.create", operation=op.id, target=f"group:{group.id}")
+        audit.record(
+            audit.actor_of(actor), "group.create", operation=op.id, target=f"group:{group.id}"
+        )
     return group
 
 
@@ -158,7 +163,3 @@ def group_as_dict(group: Group) -> dict[str, Any]:
         "notes": group.notes,
         "route": route_of(group),
     }
-
-
-def _actor(staff: StaffUser | None) -> str:
-    return f"staff:{staff.id}" if staff is not None else "cli"

@@ -123,7 +123,7 @@ def import_roster(
             )
         if not options.dry_run:
             audit.record(
-                f"staff:{actor.id}" if actor is not None else "cli",
+                audit.actor_of(actor),
                 "roster.import",
                 operation=op.id,
                 target=f"operation:{op.id}",
