@@ -6,6 +6,7 @@ commit is on disk before anything is acknowledged. PostgreSQL is reached through
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -57,12 +58,19 @@ def backend_name(db: Database | DatabaseProxy) -> str:
     return type(target).__name__.lower()
 
 
+#: Threads of one process queue here for SQLite's single write lock. SQLite's own busy
+#: handler polls with sleeps of up to 100 ms, so several threads waiting in BEGIN IMMEDIATE
+#: leave the lock idle between writers; a Python lock hands it over at once. (Other processes
+#: still meet ``busy_timeout``.) Re-entrant: a nested write transaction is a savepoint.
+_SQLITE_WRITER = threading.RLock()
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """A write transaction that takes the write lock up front on SQLite (no upgrade deadlocks)."""
     target = database.obj
     if isinstance(target, SqliteDatabase):
-        with target.atomic("IMMEDIATE"):
+        with _SQLITE_WRITER, target.atomic("IMMEDIATE"):
             yield
     else:
         with target.atomic():

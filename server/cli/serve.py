@@ -64,9 +64,13 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
     from server.reports import scheduler
     from server.setup import bootstrap
+    from sync.normalize import name_key
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     _report_bootstrap(bootstrap(app), False)
+    # Load the pinyin tables now (about a second), not inside the first push that names a
+    # Chinese walk-in or person.
+    name_key("王")
     scheduler.start(app)
     click.echo(f"Serving Muster on http://{host}:{port}  (health: /healthz)")
     waitress.serve(

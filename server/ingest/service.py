@@ -348,6 +348,9 @@ def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) 
                 fresh[eid] = p
         _store_sessions(ctx, resolver, fresh.values())
         rows = [p.row for p in fresh.values() if p.row is not None]
+        received = utcnow()  # one time for the chunk: it is received in one transaction
+        for row in rows:
+            row["received_at"] = received
         inserted = bulk_insert(Event, rows, ignore_conflicts=True)
         if inserted == len(rows):
             stored = {eid: p.row["content_hash"] for eid, p in fresh.items()}  # type: ignore[index]

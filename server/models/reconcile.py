@@ -41,7 +41,9 @@ class PersonState(BaseModel):
     flags = TextField(default="[]")
     name_keys = TextField(default="[]")
     event_count = IntegerField(default=0)
-    # A digest of everything above: resolutions name it to detect stale decisions.
+    # The first observation at the furthest route position reached (route reversals name it).
+    furthest = UUIDField(null=True)
+    # A digest of everything above but ``furthest`` (which only events change): resolutions name it to detect stale decisions.
     version = CharField(max_length=16)
     updated_at = DateTimeField(default=utcnow)
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Every reconciliation state, and how each counts towards a group's expected size.
 ACCOUNTED = ("checked_in", "arrived", "needs_assistance", "confirmed", "left")
@@ -48,9 +48,12 @@ CONTRADICTION_WINDOW_MS = 30 * 60 * 1000
 HEADCOUNT_WINDOW_MS = 30 * 60 * 1000
 
 
-@dataclass(frozen=True)
-class EventRec:
-    """One accepted event, as reconciliation needs it."""
+class EventRec(NamedTuple):
+    """One accepted event, as reconciliation needs it.
+
+    A named tuple rather than a frozen dataclass: ingest, rebuild and the nightly report make
+    one per stored event, and a tuple is built several times faster.
+    """
 
     id: str
     device: str
@@ -64,7 +67,7 @@ class EventRec:
     status: str | None = None
     method: str | None = None
     author: str = ""
-    count: int | None = None
+    count: int | None = None  # type: ignore[assignment]  # shadows tuple.count; never called
     ref: str | None = None
     flag: str | None = None
     received_ms: int = 0
@@ -132,6 +135,9 @@ class PersonState:
     flags: list[str] = field(default_factory=list)
     name_keys: list[str] = field(default_factory=list)
     event_count: int = 0
+    #: The first observation at the furthest route position reached (route reversals are
+    #: reported against it); stored so ingest can fold later events in without the history.
+    furthest: str | None = None
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -153,13 +159,39 @@ class PersonState:
             "flags": self.flags,
             "name_keys": self.name_keys,
             "event_count": self.event_count,
+            "furthest": self.furthest,
         }
+
+    def encoded(self) -> tuple[str, str, str]:
+        """The JSON text of ``conflicts``, ``flags`` and ``name_keys``, as they are stored."""
+        return (
+            json.dumps(self.conflicts, sort_keys=True) if self.conflicts else "[]",
+            json.dumps(self.flags) if self.flags else "[]",
+            json.dumps(self.name_keys, ensure_ascii=False) if self.name_keys else "[]",
+        )
+
+    def version_of(self, encoded: tuple[str, str, str]) -> str:
+        """The version, given :meth:`encoded` (ingest stores both and encodes once)."""
+        raw = "\x1f".join(
+            (
+                self.person,
+                str(self.group),
+                self.state,
+                self.reason,
+                str(self.last_checkpoint),
+                str(self.last_seen_ms),
+                str(self.route_pos),
+                str(self.merged_into),
+                *encoded,
+                str(self.event_count),
+            )
+        )
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     @property
     def version(self) -> str:
-        """A digest of the state: equal states have equal versions, on any backend."""
-        raw = json.dumps(self.comparable(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+        """A digest of the stored fields: equal states have equal versions, on any backend."""
+        return self.version_of(self.encoded())
 
 
 def unique_sorted(events: Iterable[EventRec]) -> list[EventRec]:
@@ -215,6 +247,62 @@ def merge_roots(resolutions: Iterable[ResolutionRec]) -> dict[str, str]:
     return roots
 
 
+@dataclass(frozen=True)
+class Prior:
+    """What a person's stored state says about events that are not passed in again.
+
+    Ingest folds new events into a stored state without reading the person's whole history
+    when that gives the same result (see ``server/reconcile/store.py``): it passes the new
+    events, the earlier observations close enough in time to pair with them, the furthest
+    observation and the voids aimed at those; ``Prior`` carries the rest (their flags, their
+    conflicts and how many they were). Only for a person with no resolutions and no merges,
+    and new events that are check-ins, walk-ins or flags later than every earlier observation.
+    Conflicts found among the earlier events alone are already in ``conflicts`` (and one found
+    in a partial history could be wrong), so only those naming a ``fresh`` event are added.
+    """
+
+    fresh: frozenset[str]
+    flags: tuple[str, ...] = ()
+    conflicts: tuple[dict[str, Any], ...] = ()
+    #: Events of the person that are in the stored state but not among those passed in.
+    event_count: int = 0
+
+
+#: Earlier observations this close before the first new one can pair with it in a conflict.
+FOLD_WINDOW_MS = max(TWO_PLACES_WINDOW_MS, CONTRADICTION_WINDOW_MS)
+FOLDABLE_KINDS = ("checkin", "walkin", "flag")
+
+
+def can_fold(
+    last_seen_ms: int | None, furthest: str | None, new_events: Iterable[EventRec]
+) -> bool:
+    """Whether new events can be folded into a stored state (see :class:`Prior`).
+
+    The stored state must know its furthest observation (or have none at all), and every new
+    event must be a check-in, walk-in or flag, each observation later than the last stored one.
+    """
+    if last_seen_ms is not None and furthest is None:
+        return False  # observed only off-route, or stored before furthest was kept
+    for e in new_events:
+        if e.kind not in FOLDABLE_KINDS or e.ref is not None:
+            return False
+        if e.kind != "flag" and last_seen_ms is not None and e.corrected_ms <= last_seen_ms:
+            return False
+    return True
+
+
+def fold_window_start(last_seen_ms: int | None, new_events: Iterable[EventRec]) -> int | None:
+    """Earlier observations from this corrected time on are read again when folding: those
+    that can pair with a new one in a conflict, and the last one (it decides the state when
+    the new events are only flags). None: there is no earlier observation to read."""
+    first = min((e.corrected_ms for e in new_events if e.kind != "flag"), default=None)
+    if last_seen_ms is None:
+        return None
+    if first is None:
+        return last_seen_ms
+    return min(first - FOLD_WINDOW_MS, last_seen_ms)
+
+
 def _observation_state(e: EventRec, route: tuple[int, ...]) -> str:
     if e.status == "left":
         return "left"
@@ -227,8 +315,9 @@ def _observation_state(e: EventRec, route: tuple[int, ...]) -> str:
 
 def _conflicts(
     observations: list[EventRec], foreign_voids: list[EventRec], route: tuple[int, ...]
-) -> list[dict[str, Any]]:
-    """Route reversals, two places at once, and contradictory statuses, each with its key."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Route reversals, two places at once, and contradictory statuses, each with its key;
+    and the id of the furthest observation (the first at the furthest route position)."""
     found: dict[str, dict[str, Any]] = {}
 
     def add(kind: str, *items: EventRec) -> None:
@@ -269,7 +358,7 @@ def _conflicts(
                 add("contradictory_status", a, b)
     for v in foreign_voids:
         add("foreign_void", v)
-    return sorted(found.values(), key=lambda c: c["key"])
+    return sorted(found.values(), key=lambda c: c["key"]), furthest.id if furthest else None
 
 
 def _contradict(a: str | None, b: str | None) -> bool:
@@ -285,6 +374,7 @@ def derive_person(
     merged_into: str | None = None,
     members: Iterable[str] = (),
     timeline: bool = True,
+    prior: Prior | None = None,
 ) -> PersonState:
     """Compute one person's state from its events (and its merged duplicates') and resolutions.
 
@@ -313,14 +403,23 @@ def derive_person(
     )
     state.event_count = sum(1 for e in ordered if e.person in members)
     voids_here = [e for e in foreign if e.ref in {x.id for x in ordered if x.person in members}]
-    state.conflicts = _conflicts(observations, voids_here, route)
+    state.conflicts, state.furthest = _conflicts(observations, voids_here, route)
+    if prior is not None:
+        state.event_count += prior.event_count
+        merged = {c["key"]: c for c in prior.conflicts}
+        merged.update(
+            (c["key"], c) for c in state.conflicts if not prior.fresh.isdisjoint(c["events"])
+        )
+        state.conflicts = sorted(merged.values(), key=lambda c: c["key"])
     resolved = {
         str(r.payload.get("key"))
         for r in mine
         if r.kind == "resolve" and str(r.person) == person.id
     }
     state.conflicts = [c for c in state.conflicts if c["key"] not in resolved]
-    state.flags = sorted({e.flag for e in live if e.kind == "flag" and e.flag})
+    state.flags = sorted(
+        {e.flag for e in live if e.kind == "flag" and e.flag} | set(prior.flags if prior else ())
+    )
     if observations:
         last = observations[-1]
         state.last_checkpoint, state.last_seen_ms = last.checkpoint, last.corrected_ms

@@ -11,12 +11,12 @@ import datetime as dt
 import functools
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from peewee import JOIN, PostgresqlDatabase
 
-from server.db import bulk_insert, database
+from server.db import database
 from server.models import (
     Event,
     Group,
@@ -32,10 +32,13 @@ from server.reconcile.derive import (
     EventRec,
     GroupRec,
     PersonRec,
+    Prior,
     ResolutionRec,
     Snapshot,
+    can_fold,
     derive_operation,
     derive_person,
+    fold_window_start,
 )
 from server.reconcile.derive import PersonState as DerivedState
 from sync.normalize import name_key
@@ -263,37 +266,79 @@ def roots_of(direct: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def state_row(operation_id: int, s: DerivedState) -> dict[str, Any]:
-    return {
-        "person": uuid.UUID(s.person),
-        "operation": operation_id,
-        "group": s.group,
-        "state": s.state,
-        "reason": s.reason[:200],
-        "last_checkpoint": s.last_checkpoint,
-        "last_seen_ms": s.last_seen_ms,
-        "route_pos": s.route_pos,
-        "merged_into": uuid.UUID(s.merged_into) if s.merged_into else None,
-        "conflicts": json.dumps(s.conflicts, sort_keys=True),
-        "flags": json.dumps(s.flags),
-        "name_keys": json.dumps(s.name_keys, ensure_ascii=False),
-        "event_count": s.event_count,
-        "version": s.version,
-        "updated_at": utcnow(),
-    }
+_STATE_COLUMNS = (
+    "person",
+    "operation_id",
+    "group",
+    "state",
+    "reason",
+    "last_checkpoint",
+    "last_seen_ms",
+    "route_pos",
+    "merged_into",
+    "conflicts",
+    "flags",
+    "name_keys",
+    "event_count",
+    "version",
+    "updated_at",
+    "furthest",
+)
+
+
+def _hex(value: str) -> str:
+    """A UUID as stored (32 lowercase hex digits) from its dashed text form (a hot path: the
+    ids here come from stored rows or validated events, so only the dashes go)."""
+    if len(value) == 36 and value[8] == value[13] == value[18] == value[23] == "-":
+        return value.replace("-", "").lower()
+    return uuid.UUID(value).hex
 
 
 def write_states(operation_id: int, states: Iterable[DerivedState]) -> int:
-    """Replace the stored states of these people (call inside a write transaction)."""
-    rows = [state_row(operation_id, s) for s in states]
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        database.execute_sql(
-            f'DELETE FROM "person_state" WHERE "person" IN ({_marks(len(chunk))})',
-            [PersonState.person.db_value(r["person"]) for r in chunk],
+    """Store the states of these people, replacing what was stored (inside a write transaction).
+
+    The hot path of ingest: values go to the driver as they are stored (hex UUIDs, JSON text,
+    one timestamp) through one prepared upsert, with no per-value model conversions.
+    """
+    db = database.obj
+    now = PersonState.updated_at.db_value(utcnow())
+    params = []
+    for s in states:
+        encoded = s.encoded()
+        params.append(
+            (
+                _hex(s.person),
+                operation_id,
+                s.group,
+                s.state,
+                s.reason[:200],
+                s.last_checkpoint,
+                s.last_seen_ms,
+                s.route_pos,
+                _hex(s.merged_into) if s.merged_into else None,
+                *encoded,
+                s.event_count,
+                s.version_of(encoded),
+                now,
+                _hex(s.furthest) if s.furthest else None,
+            )
         )
-        bulk_insert(PersonState, chunk)
-    return len(rows)
+    if not params:
+        return 0
+    columns = ", ".join(f'"{c}"' for c in _STATE_COLUMNS)
+    update = ", ".join(f'"{c}" = excluded."{c}"' for c in _STATE_COLUMNS[1:])
+    sql = f'INSERT INTO "person_state" ({columns}) VALUES '
+    tail = f' ON CONFLICT ("person") DO UPDATE SET {update}'
+    cursor = db.cursor()
+    for start in range(0, len(params), 500):
+        chunk = params[start : start + 500]
+        if isinstance(db, PostgresqlDatabase):
+            from psycopg2.extras import execute_values
+
+            execute_values(cursor, sql + "%s" + tail, chunk, page_size=len(chunk))
+        else:
+            cursor.executemany(sql + f"({_marks(len(_STATE_COLUMNS))})" + tail, chunk)
+    return len(params)
 
 
 _PERSON_FIELDS = (
@@ -325,12 +370,18 @@ def _person_rec_from_row(row: tuple[Any, ...]) -> PersonRec:
 
 
 def derive_people(
-    operation_id: int, person_ids: Iterable[str], timeline: bool = False
+    operation_id: int,
+    person_ids: Iterable[str],
+    timeline: bool = False,
+    fresh: Mapping[str, list[str]] | None = None,
 ) -> dict[str, DerivedState]:
     """Derive the given people (and whatever their merges tie them to) from the database.
 
-    Three queries whatever the number of people: the people, their events (with the voids
-    aimed at them) and their resolutions; then the pure core, person by person.
+    A few queries whatever the number of people: the people, their resolutions, their events
+    (with the voids aimed at them); then the pure core, person by person. ``fresh`` (ingest)
+    names, per person, the events just stored that name them: where their stored state allows
+    (``derive.can_fold``), those are folded into it and only a window of the earlier events is
+    read (:func:`_fold`), so a long history is not read again for every new check-in.
     """
     direct = links(operation_id)
     roots = roots_of(direct)
@@ -344,26 +395,17 @@ def derive_people(
         everyone |= clusters.get(t, set())
     if not everyone:
         return {}
-    ids = [Person.id.db_value(uuid.UUID(p)) for p in everyone]
+    ids = [_hex(p) for p in everyone]
     m, param = _marks(len(ids)), database.obj.param
     people = {
-        _uid(r[0]): _person_rec_from_row(r)
+        str(_uid(r[0])): _person_rec_from_row(r)
+        # "+ 0" again: the primary key finds these people; the operation index would scan all.
         for r in _fetch(
-            _PERSON_FIELDS, f'"operation_id" = {param} AND "id" IN ({m})', [operation_id, *ids]
+            _PERSON_FIELDS, f'"operation_id" + 0 = {param} AND "id" IN ({m})', [operation_id, *ids]
         )
     }
     if not people:
         return {}
-    events = [
-        event_rec(row, received=timeline)
-        # "+ 0" keeps SQLite off the operation index (every event of the operation) and on
-        # the person and ref indexes (these people's events only).
-        for row in _fetch_events(
-            f'"operation_id" + 0 = {param} AND ("person" IN ({m}) OR "ref" IN '
-            f'(SELECT "id" FROM "event" WHERE "person" IN ({m})))',
-            [operation_id, *ids, *ids],
-        )
-    ]
     resolutions = (
         [
             resolution_rec(r)
@@ -374,6 +416,33 @@ def derive_people(
         if Resolution.select().where(Resolution.operation == operation_id).exists()
         else []
     )
+    groups = load_groups(operation_id)
+    out: dict[str, DerivedState] = {}
+    if fresh:
+        resolved = {str(r.person) for r in resolutions}
+        resolved |= {str(r.payload.get("into")) for r in resolutions}
+        candidates = {
+            pid: fresh[pid]
+            for pid in targets
+            if pid in fresh and pid in people and pid not in roots and pid not in clusters
+            if pid not in resolved
+        }
+        out = _fold(operation_id, candidates, people, groups)
+        everyone -= out.keys()
+        if not everyone:
+            return out
+        ids = [_hex(p) for p in everyone]
+        m = _marks(len(ids))
+    events = [
+        event_rec(row, received=timeline)
+        # "+ 0" keeps SQLite off the operation index (every event of the operation) and on
+        # the person and ref indexes (these people's events only).
+        for row in _fetch_events(
+            f'"operation_id" + 0 = {param} AND ("person" IN ({m}) OR "ref" IN '
+            f'(SELECT "id" FROM "event" WHERE "person" IN ({m})))',
+            [operation_id, *ids, *ids],
+        )
+    ]
     by_person: dict[str | None, list[EventRec]] = {}
     voids = []
     for e in events:
@@ -381,9 +450,7 @@ def derive_people(
             voids.append(e)
         else:
             by_person.setdefault(e.person, []).append(e)
-    groups = load_groups(operation_id)
-    out = {}
-    for pid in sorted(t for t in targets if t in people):
+    for pid in sorted(t for t in targets if t in people and t not in out):
         cluster = set() if pid in direct else clusters.get(pid, set())
         members = {pid, *cluster}
         mine = [e for m_ in members for e in by_person.get(m_, [])]
@@ -402,6 +469,109 @@ def derive_people(
             merged_into=direct.get(pid),
             members=cluster,
             timeline=timeline,
+        )
+    return out
+
+
+def _event_list_sql() -> str:
+    """The select list of ``_EVENT_COLUMNS`` (only flags' sealed bodies), table-qualified."""
+    cols = [_col(f) for f in _EVENT_COLUMNS[:-1]]
+    cols.append(f"CASE WHEN {_col(Event.kind)} = 'flag' THEN {_col(Event.body)} END")
+    return ", ".join(cols)
+
+
+def _fold(
+    operation_id: int,
+    candidates: Mapping[str, list[str]],
+    people: Mapping[str, PersonRec],
+    groups: Mapping[int, GroupRec],
+) -> dict[str, DerivedState]:
+    """Fold just-stored events into stored states where ``derive.can_fold`` allows.
+
+    Reads the stored states, the new events, and per person only the earlier observations
+    from ``derive.fold_window_start`` on plus the furthest one (one join against a VALUES
+    list of per-person bounds), and the voids aimed at those. Everyone else is left to the
+    caller. ``tests/server/test_reconcile_fold.py`` proves the result equals a full derivation.
+    """
+    if not candidates:
+        return {}
+    param, db = database.obj.param, database.obj
+    ids = [_hex(p) for p in candidates]
+    stored = {
+        str(_uid(pid)): (last_seen, _uid(furthest), flags, conflicts, count)
+        for pid, last_seen, furthest, flags, conflicts, count in database.execute_sql(
+            'SELECT "person", "last_seen_ms", "furthest", "flags", "conflicts", "event_count" '
+            f'FROM "person_state" WHERE "person" IN ({_marks(len(ids))})',
+            ids,
+        ).fetchall()
+    }
+    new_ids = [_hex(e) for pid in stored for e in candidates[pid]]
+    if not new_ids:
+        return {}
+    new_of: dict[str, list[EventRec]] = {}
+    for row in database.execute_sql(
+        f'SELECT {_event_list_sql()} FROM "event" WHERE "id" IN ({_marks(len(new_ids))})',
+        new_ids,
+    ).fetchall():
+        e = event_rec(row, received=False)
+        new_of.setdefault(str(e.person), []).append(e)
+    bounds: dict[str, tuple[int | None, str | None]] = {}
+    for pid, (last_seen, furthest, *_rest) in stored.items():
+        new = new_of.get(pid, [])
+        if new and len(new) == len(candidates[pid]) and can_fold(last_seen, furthest, new):
+            bounds[pid] = (fold_window_start(last_seen, new), furthest)
+    if not bounds:
+        return {}
+    cast = "uuid" if isinstance(db, PostgresqlDatabase) else "TEXT"
+    values = ", ".join(
+        [f"(CAST({param} AS {cast}), CAST({param} AS BIGINT), CAST({param} AS {cast}))"]
+        * len(bounds)
+    )
+    params: list[Any] = []
+    for pid, (start, furthest) in bounds.items():
+        params += [
+            _hex(pid),
+            start,
+            _hex(furthest) if furthest else None,
+        ]
+    corrected = f"({_col(Event.captured_ms)} - COALESCE({_col(Event.skew_ms)}, 0))"
+    fresh_ids = {e.id for new in new_of.values() for e in new}
+    earlier = [
+        e
+        for e in (
+            event_rec(row, received=False)
+            for row in database.execute_sql(
+                f'WITH "w" ("p", "lo", "f") AS (VALUES {values}) '
+                f'SELECT {_event_list_sql()} FROM "w" JOIN "event" ON {_col(Event.person)} = "w"."p" '
+                f"WHERE {_col(Event.operation)} + 0 = {param} "
+                f"AND {_col(Event.kind)} IN ('checkin', 'walkin') "
+                f'AND ({corrected} >= "w"."lo" OR {_col(Event.id)} = "w"."f")',
+                [*params, operation_id],
+            ).fetchall()
+        )
+        if e.id not in fresh_ids
+    ]
+    window: dict[str, list[EventRec]] = {}
+    for e in earlier:
+        window.setdefault(str(e.person), []).append(e)
+    if earlier:
+        refs = [_hex(e.id) for e in earlier]
+        by_id = {e.id: str(e.person) for e in earlier}
+        for row in _fetch_events(f'"kind" = \'void\' AND "ref" IN ({_marks(len(refs))})', refs):
+            void = event_rec(row, received=False)
+            window[by_id[str(void.ref)]].append(void)
+    out = {}
+    for pid in bounds:
+        _last, _furthest, flags, conflicts, count = stored[pid]
+        passed = window.get(pid, [])
+        prior = Prior(
+            fresh=frozenset(e.id for e in new_of[pid]),
+            flags=tuple(json.loads(flags)),
+            conflicts=tuple(json.loads(conflicts)),
+            event_count=count - sum(1 for e in passed if e.person == pid),
+        )
+        out[pid] = derive_person(
+            people[pid], passed + new_of[pid], [], groups, timeline=False, prior=prior
         )
     return out
 
@@ -461,20 +631,27 @@ def on_events(operation_id: int, rows: list[dict[str, Any]]) -> int:
     """Fold freshly stored events into derived state: one batch, only the people they touch."""
     if not rows:
         return 0
-    people = {str(row["person"]) for row in rows if row.get("person")}
-    if not people:
-        # Headcounts and voids of no person still change the headcount queue.
-        serialise(operation_id)
-        touch(operation_id)
+    serialise(operation_id)
+    touch(operation_id)  # even headcounts and voids of no person change the headcount queue
+    fresh: dict[str, list[str]] = {}
+    for row in rows:
+        if row.get("person"):
+            fresh.setdefault(str(row["person"]), []).append(str(row["id"]))
+    people = set(fresh)
     refs = [Event.id.db_value(row["ref"]) for row in rows if row.get("ref")]
     if refs:
-        people |= {
+        aimed_at = {
             str(_uid(r[0]))
             for r in _fetch(
                 (Event.person,), f'"id" IN ({_marks(len(refs))}) AND "person" IS NOT NULL', refs
             )
         }
-    return recompute(operation_id, people) if people else 0
+        # A void changes what its target's person has: derive them from their whole history.
+        fresh = {pid: events for pid, events in fresh.items() if pid not in aimed_at}
+        people |= aimed_at
+    if not people:
+        return 0
+    return write_states(operation_id, derive_people(operation_id, people, fresh=fresh).values())
 
 
 def rebuild(operation_id: int) -> dict[str, int]:

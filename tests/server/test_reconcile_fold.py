@@ -1,0 +1,192 @@
+"""Folding new events into a stored state gives exactly what deriving from the whole history
+gives: the invariant ingest relies on to avoid re-reading every earlier event of a person."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from server.db import database
+from server.models import Person, PersonState
+from server.reconcile import rebuild
+from server.reconcile.derive import (
+    EventRec,
+    GroupRec,
+    PersonRec,
+    Prior,
+    can_fold,
+    derive_person,
+    fold_window_start,
+)
+from sync import Device
+from tests.sync.helpers import enrol_device
+
+GROUPS = {10: GroupRec(10, "Bus 1", 4, (1, 2, 3))}
+PERSON = PersonRec("p0", group=10, name_keys=("li wei",))
+MINUTE = 60 * 1000
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[EventRec], list[EventRec]]:
+    """Earlier events of one person (any kind, voids included), then a batch of new ones."""
+    devices = ("dA", "dB")
+    seqs = {d: 0 for d in devices}
+
+    def event(kind: str, at: int, **extra: object) -> EventRec:
+        device = draw(st.sampled_from(devices))
+        seqs[device] += 1
+        n = sum(seqs.values())
+        return EventRec(
+            f"e{n:03d}",
+            device,
+            seqs[device],
+            kind,
+            at,
+            skew_ms=draw(st.sampled_from([0, 90_000])),
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def observation(at: int) -> EventRec:
+        return event(
+            draw(st.sampled_from(["checkin", "checkin", "walkin"])),
+            at,
+            person="p0",
+            checkpoint=draw(st.sampled_from([1, 2, 3, 4])),  # 4 is off the route
+            status=draw(st.sampled_from(["boarded", "crossed", "arrived", "absent", "left"])),
+        )
+
+    old: list[EventRec] = []
+    for _ in range(draw(st.integers(0, 12))):
+        at = draw(st.integers(0, 240)) * MINUTE
+        kind = draw(st.sampled_from(["obs", "obs", "obs", "flag", "void", "other"]))
+        if kind == "obs":
+            old.append(observation(at))
+        elif kind == "flag":
+            old.append(event("flag", at, person="p0", flag=draw(st.sampled_from(["medical", "x"]))))
+        elif kind == "void" and old:
+            old.append(event("void", at, person="p0", ref=draw(st.sampled_from(old)).id))
+        else:
+            old.append(event("checkin", at, person="p1", checkpoint=1, status="boarded"))
+    start = draw(st.integers(0, 300)) * MINUTE
+    new = []
+    for _ in range(draw(st.integers(1, 4))):
+        at = start + draw(st.integers(0, 40)) * MINUTE
+        if draw(st.booleans()):
+            new.append(observation(at))
+        else:
+            new.append(event("flag", at, person="p0", flag="medical"))
+    return old, new
+
+
+@settings(max_examples=400, deadline=None)
+@given(histories())
+def test_folding_new_events_into_a_stored_state_equals_deriving_from_everything(
+    history: tuple[list[EventRec], list[EventRec]],
+) -> None:
+    old, new = history
+    stored = derive_person(PERSON, old, [], GROUPS, timeline=False)
+    full = derive_person(PERSON, old + new, [], GROUPS, timeline=False)
+    if not can_fold(stored.last_seen_ms, stored.furthest, new):
+        event("not foldable")
+        return
+    event("folded")
+    # What the store reads back instead of the whole history: earlier observations in the
+    # window before the first new observation, the furthest one, and voids aimed at those.
+    start = fold_window_start(stored.last_seen_ms, new)
+    window = [
+        e
+        for e in old
+        if e.kind in ("checkin", "walkin")
+        and e.person == "p0"
+        and (e.id == stored.furthest or (start is not None and e.corrected_ms >= start))
+    ]
+    ids = {e.id for e in window}
+    window += [e for e in old if e.kind == "void" and e.ref in ids]
+    prior = Prior(
+        fresh=frozenset(e.id for e in new),
+        flags=tuple(stored.flags),
+        conflicts=tuple(stored.conflicts),
+        event_count=stored.event_count - sum(1 for e in window if e.person == "p0"),
+    )
+    folded = derive_person(PERSON, window + new, [], GROUPS, timeline=False, prior=prior)
+    assert folded.comparable() == full.comparable()
+    assert folded.version == full.version
+
+
+def test_a_void_or_an_out_of_order_observation_is_never_folded() -> None:
+    late = EventRec("n1", "dA", 9, "checkin", 10 * MINUTE, person="p0", checkpoint=2)
+    void = EventRec("n2", "dA", 10, "void", 20 * MINUTE, person="p0", ref="e1")
+    assert can_fold(5 * MINUTE, "e1", [late])
+    assert not can_fold(10 * MINUTE, "e1", [late])
+    assert not can_fold(5 * MINUTE, "e1", [late, void])
+    assert not can_fold(5 * MINUTE, None, [late])  # observed, but the furthest is unknown
+    assert can_fold(None, None, [late])
+
+
+def _stored(app: Flask, op_id: int) -> dict[str, tuple[Any, ...]]:
+    with app.app_context(), database.connection_context():
+        return {
+            str(s.person): (
+                s.state,
+                s.last_checkpoint,
+                s.reason,
+                s.conflicts,
+                s.flags,
+                s.event_count,
+                s.furthest,
+                s.version,
+            )
+            for s in PersonState.select().where(PersonState.operation == op_id)
+        }
+
+
+def test_ingest_folds_pushed_events_into_the_same_states_a_rebuild_derives(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    op_id = operation["id"]
+    cp1, cp2, cp3 = (c["id"] for c in operation["checkpoints"][:3])
+    roster = [uuid.uuid4() for _ in range(3)]
+    with app.app_context(), database.connection_context():
+        Person.insert_many(
+            [
+                {"id": pid, "operation": op_id, "group": operation["group"]["id"], "full_name": n}
+                for pid, n in zip(roster, ("Li Wei", "Olena K", "Ana M"), strict=True)
+            ]
+        ).execute()
+    a = enrol_device(app, client, admin_headers, op_id, tmp_path / "a.db")
+    b = enrol_device(app, client, admin_headers, op_id, tmp_path / "b.db", author="taras")
+    p0, p1, p2 = roster
+
+    def step(device: Device, call: Callable[[], object]) -> object:
+        out = call()
+        device.push(base_delay=0, max_delay=0)  # one event per push: each one is folded in
+        return out
+
+    step(a, lambda: a.checkin(p0, checkpoint=cp1, status="boarded"))
+    step(a, lambda: a.checkin(p0, checkpoint=cp2, status="crossed"))
+    step(b, lambda: b.checkin(p0, checkpoint=cp1, status="boarded"))  # reversal, two places
+    step(a, lambda: a.flag(p0, flag="medical"))
+    wrong = step(a, lambda: a.checkin(p1, checkpoint=cp3, status="arrived"))
+    step(a, lambda: a.void(wrong))  # type: ignore[arg-type]
+    step(a, lambda: a.checkin(p1, checkpoint=cp1, status="boarded"))
+    step(b, lambda: b.checkin(p1, checkpoint=cp1, status="absent"))  # contradiction
+    step(a, lambda: a.checkin(p2, checkpoint=cp2, status="crossed"))
+    step(b, lambda: b.checkin(p2, checkpoint=cp3, status="arrived"))
+    folded = _stored(app, op_id)
+    assert folded[str(p0)][3] != "[]"  # conflicts were found and kept along the way
+    with app.app_context(), database.connection_context(), database.atomic():
+        rebuild(op_id)
+    assert _stored(app, op_id) == folded
+    for d in (a, b):
+        d.close()
