@@ -43,6 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--devices", type=int, default=None)
     parser.add_argument("--events", type=int, default=None, help="Queued events per device.")
+    parser.add_argument(
+        "--shape",
+        choices=("field", "scatter"),
+        default="field",
+        help="field: each device at one checkpoint, its queue captured over --offline-hours; "
+        "scatter: every event at a random checkpoint, captured 50 ms apart (a worst case: "
+        "every person's events interleave across devices and conflict).",
+    )
+    parser.add_argument("--offline-hours", type=float, default=8.0)
     args = parser.parse_args(rest)
     n_devices, per_device, people = SIZES[size]
     n_devices = args.devices or n_devices
@@ -55,8 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     with server:
         op = make_operation(server, people)
         devices = [RawDevice.enrol(server, op.id, author=f"staff{i}") for i in range(n_devices)]
+        if args.shape == "field":
+            spacing = int(args.offline_hours * 3600 * 1000 / per_device)
+        else:
+            spacing = 50
         queues = [
-            d.seal_batches(event_bodies(op, per_device, d.author, seed=i))
+            d.seal_batches(
+                event_bodies(
+                    op,
+                    per_device,
+                    d.author,
+                    seed=i,
+                    spacing_ms=spacing,
+                    checkpoint=i % len(op.checkpoints) if args.shape == "field" else None,
+                )
+            )
             for i, d in enumerate(devices)
         ]
         rss_before = proc_status(server.pid)
@@ -99,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         "median_of": 1,
         "size": size,
         "note": "one burst; p50/p99 are over devices, not over repeated runs",
+        "shape": args.shape,
+        "capture_spacing_ms": spacing,
     }
     emit(
         "burst.all_acked",

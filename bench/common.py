@@ -606,19 +606,28 @@ def _pack(envelopes: list[str], sessions: list[str]) -> bytes:
 
 
 def event_bodies(
-    op: Operation, n: int, author: str = "olena", seed: int = 0, mix: bool = True
+    op: Operation,
+    n: int,
+    author: str = "olena",
+    seed: int = 0,
+    mix: bool = True,
+    spacing_ms: int = 50,
+    checkpoint: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """``n`` plausible event bodies: mostly check-ins of roster people along the route.
 
-    With ``mix`` about 3% are headcounts and 2% flags, as at a real checkpoint.
+    With ``mix`` about 3% are headcounts and 2% flags, as at a real checkpoint. Captures are
+    ``spacing_ms`` apart, the last one now; ``checkpoint`` (an index into the operation's
+    checkpoints) keeps the device at one checkpoint, as a checkpoint's phone is, instead of
+    a random checkpoint per event.
     """
     rng = random.Random(seed)
     now = int(time.time() * 1000)
     statuses = ("present", "boarded", "crossed", "arrived")
     for i in range(n):
-        at = now - (n - i) * 50
+        at = now - (n - i) * spacing_ms
         roll = rng.random() if mix else 1.0
-        cp_index = rng.randrange(len(op.checkpoints))
+        cp_index = rng.randrange(len(op.checkpoints)) if checkpoint is None else checkpoint
         if roll < 0.03:
             yield {
                 "v": 1,

@@ -52,8 +52,15 @@ def init_command(as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+@click.option(
+    "--connections",
+    default=1000,
+    show_default=True,
+    type=int,
+    help="Open connections served at once: every device of a reconnect burst, and staff.",
+)
 @with_appcontext
-def serve_command(host: str, port: int, threads: int) -> None:
+def serve_command(host: str, port: int, threads: int, connections: int) -> None:
     """Set up what is missing, then serve the API (waitress, production-grade, no TLS).
 
     Put a TLS-terminating proxy in front for anything beyond localhost (docs/operations.md).
@@ -78,6 +85,9 @@ def serve_command(host: str, port: int, threads: int) -> None:
         host=host,
         port=port,
         threads=threads,
+        # Waitress stops accepting at its limit (default 100) until an idle connection times
+        # out (120 s): a burst of 100 devices plus staff would stall for minutes.
+        connection_limit=connections,
         ident="muster",
         max_request_body_size=app.config["MAX_CONTENT_LENGTH"] * 2,
         _quiet=True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -318,71 +319,137 @@ def _walk_in_person(operation_id: int, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Chunk:
+    """One chunk of one push, waiting for (or done by) a group commit."""
+
+    ctx: Context
+    resolver: SessionResolver
+    prepared: list[_Prepared]
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    done: bool = False
+    error: BaseException | None = None
+
+
+class _GroupCommit:
+    """Chunks of concurrent pushes share one write transaction, and so one fsync.
+
+    Writers take turns anyway (SQLite has one writer; on PostgreSQL the per-operation lock of
+    derived state serialises them), so whoever gets the turn stores every chunk queued by
+    then, derives state once for all of them and commits; the others find their chunk done.
+    Nothing is acknowledged before that commit. An error fails every chunk of the group:
+    each push answers it (503 when the database is busy) and its device sends again.
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[int, list[_Chunk]] = {}
+        self._queue_lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def submit(self, chunk: _Chunk) -> list[Result]:
+        key = id(database.obj)
+        with self._queue_lock:
+            self._queues.setdefault(key, []).append(chunk)
+        with self._turn:
+            if not chunk.done:
+                with self._queue_lock:
+                    batch = self._queues.pop(key)
+                self._run(batch)
+        if chunk.error is not None:
+            raise chunk.error
+        return [p.result for p in chunk.prepared if p.result is not None]
+
+    @staticmethod
+    def _run(batch: list[_Chunk]) -> None:
+        try:
+            with write_transaction():
+                by_operation: dict[int, list[dict[str, Any]]] = {}
+                for chunk in batch:
+                    _store(chunk)
+                    op = chunk.ctx.device.operation_id
+                    by_operation.setdefault(op, []).extend(chunk.accepted)
+                for op, rows in by_operation.items():
+                    reconcile.on_events(op, rows)
+        except BaseException as exc:
+            for chunk in batch:
+                chunk.error = exc
+        finally:
+            for chunk in batch:
+                chunk.done = True
+
+
+_GROUP = _GroupCommit()
+
+
 def _commit(ctx: Context, resolver: SessionResolver, prepared: list[_Prepared]) -> list[Result]:
-    """Store one chunk in one transaction and work out each record's answer."""
+    """Store one chunk (with whatever other pushes are committing) and answer its records."""
+    return _GROUP.submit(_Chunk(ctx, resolver, prepared))
+
+
+def _existing(ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, uuid.UUID]]:
+    """Stored events among ``ids``: their content hash and device (one plain query)."""
+    if not ids:
+        return {}
+    marks = ", ".join([database.obj.param] * len(ids))
+    return {
+        uuid.UUID(str(eid)): (digest, uuid.UUID(str(device)))
+        for eid, digest, device in database.execute_sql(
+            f'SELECT "id", "content_hash", "device_id" FROM "event" WHERE "id" IN ({marks})',
+            [eid.hex for eid in ids],
+        ).fetchall()
+    }
+
+
+def _store(chunk: _Chunk) -> None:
+    """Store one chunk inside the group's transaction and work out each record's answer."""
+    ctx, resolver, prepared = chunk.ctx, chunk.resolver, chunk.prepared
     candidates = [p for p in prepared if p.row is not None]
     ids = list({p.row["id"] for p in candidates if p.row})
-    with write_transaction():
-        existing = (
-            {
-                eid: (digest, device)
-                for eid, digest, device in tuples(
-                    Event.select(Event.id, Event.content_hash, Event.device).where(
-                        Event.id.in_(ids)
-                    )
-                )
-            }
-            if ids
-            else {}
-        )
-        fresh: dict[uuid.UUID, _Prepared] = {}
-        for p in candidates:
-            assert p.row is not None
-            eid, digest = p.row["id"], p.row["content_hash"]
-            if eid in existing:
-                same = existing[eid] == (digest, ctx.device.id)
-                _answer_known(p, ctx, same)
-            elif eid in fresh:
-                _answer_known(p, ctx, fresh[eid].row["content_hash"] == digest)  # type: ignore[index]
-            else:
-                fresh[eid] = p
-        _store_sessions(ctx, resolver, fresh.values())
-        rows = [p.row for p in fresh.values() if p.row is not None]
-        received = utcnow()  # one time for the chunk: it is received in one transaction
-        for row in rows:
-            row["received_at"] = received
-        inserted = bulk_insert(Event, rows, ignore_conflicts=True)
-        if inserted == len(rows):
-            stored = {eid: p.row["content_hash"] for eid, p in fresh.items()}  # type: ignore[index]
+    existing = _existing(ids)
+    fresh: dict[uuid.UUID, _Prepared] = {}
+    for p in candidates:
+        assert p.row is not None
+        eid, digest = p.row["id"], p.row["content_hash"]
+        if eid in existing:
+            same = existing[eid] == (digest, ctx.device.id)
+            _answer_known(p, ctx, same)
+        elif eid in fresh:
+            _answer_known(p, ctx, fresh[eid].row["content_hash"] == digest)  # type: ignore[index]
         else:
-            # Some rows lost a race or reuse a sequence number: look at what is stored.
-            stored = dict(
-                tuples(Event.select(Event.id, Event.content_hash).where(Event.id.in_(list(fresh))))
-            )
-        for eid, p in fresh.items():
-            if stored.get(eid) == p.row["content_hash"]:  # type: ignore[index]
-                p.result = Result(p.index, ACCEPTED, id=eid, seq=p.row["seq"])  # type: ignore[index]
-            else:
-                # Another event already holds this device's sequence number.
-                _equivocation(p, ctx)
-        people = [
-            p.person
-            for p in fresh.values()
-            if p.person and p.result and p.result.status == ACCEPTED
-        ]
-        if people:
-            for start in range(0, len(people), CHUNK):
-                bulk_insert(Person, people[start : start + CHUNK], ignore_conflicts=True)
-            changelog.record(ctx.device.operation_id, "person", [p["id"] for p in people])
-        quarantined = [p.quarantine for p in prepared if p.quarantine]
-        for start in range(0, len(quarantined), CHUNK):
-            bulk_insert(QuarantinedRecord, quarantined[start : start + CHUNK])
-        _advance_sequence(ctx, [p.trusted_seq for p in prepared if p.trusted_seq])
-        accepted = [
-            p.row for p in fresh.values() if p.row and p.result and p.result.status == ACCEPTED
-        ]
-        reconcile.on_events(ctx.device.operation_id, accepted)
-    return [p.result for p in prepared if p.result is not None]
+            fresh[eid] = p
+    _store_sessions(ctx, resolver, fresh.values())
+    rows = [p.row for p in fresh.values() if p.row is not None]
+    received = utcnow()  # one time for the chunk: it is received in one transaction
+    for row in rows:
+        row["received_at"] = received
+    inserted = bulk_insert(Event, rows, ignore_conflicts=True)
+    if inserted == len(rows):
+        stored = {eid: p.row["content_hash"] for eid, p in fresh.items()}  # type: ignore[index]
+    else:
+        # Some rows lost a race or reuse a sequence number: look at what is stored.
+        stored = dict(
+            tuples(Event.select(Event.id, Event.content_hash).where(Event.id.in_(list(fresh))))
+        )
+    for eid, p in fresh.items():
+        if stored.get(eid) == p.row["content_hash"]:  # type: ignore[index]
+            p.result = Result(p.index, ACCEPTED, id=eid, seq=p.row["seq"])  # type: ignore[index]
+        else:
+            # Another event already holds this device's sequence number.
+            _equivocation(p, ctx)
+    people = [
+        p.person for p in fresh.values() if p.person and p.result and p.result.status == ACCEPTED
+    ]
+    if people:
+        for start in range(0, len(people), CHUNK):
+            bulk_insert(Person, people[start : start + CHUNK], ignore_conflicts=True)
+        changelog.record(ctx.device.operation_id, "person", [p["id"] for p in people])
+    quarantined = [p.quarantine for p in prepared if p.quarantine]
+    for start in range(0, len(quarantined), CHUNK):
+        bulk_insert(QuarantinedRecord, quarantined[start : start + CHUNK])
+    _advance_sequence(ctx, [p.trusted_seq for p in prepared if p.trusted_seq])
+    chunk.accepted = [
+        p.row for p in fresh.values() if p.row and p.result and p.result.status == ACCEPTED
+    ]
 
 
 def _answer_known(p: _Prepared, ctx: Context, same: bool) -> None:
