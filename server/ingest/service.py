@@ -21,7 +21,14 @@ from typing import Any
 from marshmallow import ValidationError
 
 from server import changelog, reconcile
-from server.db import backend_name, bulk_insert, database, tuples, write_transaction
+from server.db import (
+    backend_name,
+    bulk_insert,
+    database,
+    statistics,
+    tuples,
+    write_transaction,
+)
 from server.ingest.sessions import SessionResolver
 from server.models import CaptureSession, Device, Event, Person, QuarantinedRecord, utcnow
 from sync.crypto import CryptoError, b64d, open_envelope, parse_envelope_header
@@ -376,6 +383,8 @@ class _GroupCommit:
         finally:
             for chunk in batch:
                 chunk.done = True
+        if not any(chunk.error for chunk in batch):
+            statistics.grew("event", sum(len(chunk.accepted) for chunk in batch))
 
 
 _GROUP = _GroupCommit()

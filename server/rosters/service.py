@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from server import audit
-from server.db import write_transaction
+from server.db import statistics, write_transaction
 from server.errors import MusterError
 from server.models import Group, Operation, StaffUser
 from server.rosters import columns as cols
@@ -132,6 +132,8 @@ def import_roster(
                     for k in ("rows", "created", "updated", "unchanged", "invalid")
                 },
             )
+    if not options.dry_run:
+        statistics.grew("person", report.created)
     return report
 
 
