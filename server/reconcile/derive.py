@@ -46,6 +46,12 @@ TWO_PLACES_WINDOW_MS = 10 * 60 * 1000
 CONTRADICTION_WINDOW_MS = 30 * 60 * 1000
 #: A headcount is compared with named check-ins this close in time at the same checkpoint.
 HEADCOUNT_WINDOW_MS = 30 * 60 * 1000
+#: Open conflicts kept per person, the first by key: a person seen back and forth between
+#: checkpoints by several devices pairs up quadratically (hundreds of pairs, tens of KB of
+#: state rewritten on every event). Twenty say "look at this timeline" as well as four hundred;
+#: resolving some brings the next ones up. Keeping the smallest keys commutes with adding
+#: events, so folding (``Prior``) stays equal to deriving from the whole history.
+MAX_OPEN_CONFLICTS = 20
 
 
 class EventRec(NamedTuple):
@@ -416,7 +422,7 @@ def derive_person(
         for r in mine
         if r.kind == "resolve" and str(r.person) == person.id
     }
-    state.conflicts = [c for c in state.conflicts if c["key"] not in resolved]
+    state.conflicts = [c for c in state.conflicts if c["key"] not in resolved][:MAX_OPEN_CONFLICTS]
     state.flags = sorted(
         {e.flag for e in live if e.kind == "flag" and e.flag} | set(prior.flags if prior else ())
     )

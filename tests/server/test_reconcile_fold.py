@@ -17,6 +17,7 @@ from server.db import database
 from server.models import Person, PersonState
 from server.reconcile import rebuild
 from server.reconcile.derive import (
+    MAX_OPEN_CONFLICTS,
     EventRec,
     GroupRec,
     PersonRec,
@@ -25,6 +26,7 @@ from server.reconcile.derive import (
     derive_person,
     fold_window_start,
 )
+from server.reconcile.derive import PersonState as DerivedState
 from sync import Device
 from tests.sync.helpers import enrol_device
 
@@ -97,8 +99,14 @@ def test_folding_new_events_into_a_stored_state_equals_deriving_from_everything(
         event("not foldable")
         return
     event("folded")
-    # What the store reads back instead of the whole history: earlier observations in the
-    # window before the first new observation, the furthest one, and voids aimed at those.
+    folded = _fold(stored, old, new)
+    assert folded.comparable() == full.comparable()
+    assert folded.version == full.version
+
+
+def _fold(stored: DerivedState, old: list[EventRec], new: list[EventRec]) -> DerivedState:
+    """Fold ``new`` into ``stored`` reading back only what ``store._fold`` reads back: the
+    earlier observations from the fold window on, the furthest one, and voids aimed at those."""
     start = fold_window_start(stored.last_seen_ms, new)
     window = [
         e
@@ -115,9 +123,31 @@ def test_folding_new_events_into_a_stored_state_equals_deriving_from_everything(
         conflicts=tuple(stored.conflicts),
         event_count=stored.event_count - sum(1 for e in window if e.person == "p0"),
     )
-    folded = derive_person(PERSON, window + new, [], GROUPS, timeline=False, prior=prior)
-    assert folded.comparable() == full.comparable()
-    assert folded.version == full.version
+    return derive_person(PERSON, window + new, [], GROUPS, timeline=False, prior=prior)
+
+
+def test_a_person_seen_back_and_forth_keeps_the_first_conflicts_and_folds_the_same() -> None:
+    # Two devices a minute apart at alternating checkpoints: every close pair is a conflict.
+    events = [
+        EventRec(
+            f"e{i:03d}",
+            ("dA", "dB")[i % 2],
+            i + 1,
+            "checkin",
+            i * MINUTE,
+            person="p0",
+            checkpoint=(1, 3, 2)[i % 3],
+            status="boarded",
+        )
+        for i in range(40)
+    ]
+    old, new = events[:30], events[30:]
+    stored = derive_person(PERSON, old, [], GROUPS, timeline=False)
+    full = derive_person(PERSON, events, [], GROUPS, timeline=False)
+    assert len(full.conflicts) == MAX_OPEN_CONFLICTS
+    assert [c["key"] for c in full.conflicts] == sorted(c["key"] for c in full.conflicts)
+    assert can_fold(stored.last_seen_ms, stored.furthest, new)
+    assert _fold(stored, old, new).comparable() == full.comparable()
 
 
 def test_a_void_or_an_out_of_order_observation_is_never_folded() -> None:
