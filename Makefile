@@ -7,6 +7,10 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+# make test runs the suite on three pytest-xdist workers (one PostgreSQL database each, see
+# tests/conftest.py): three beat two on 2 cores, as many tests wait on servers, subprocesses
+# and fsync. PYTEST_XDIST= runs it in one process; PYTEST_ARGS adds options to either.
+PYTEST_XDIST ?= -n 3 --dist loadgroup
 
 .PHONY: run test lint typecheck bench soak clean install
 
@@ -24,7 +28,7 @@ run: $(VENV)/.installed
 	$(BIN)/muster-server serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check server sync tests bench

@@ -7,6 +7,7 @@ end in ``[sqlite]`` and ``[postgresql]``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -20,7 +21,40 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-PG_URL = os.environ.get("MUSTER_TEST_DATABASE_URL", "")
+
+def worker_database_url(url: str) -> str:
+    """One PostgreSQL database per pytest-xdist worker, created on first use.
+
+    Every PostgreSQL test resets schema ``public`` of its database, so parallel workers must not
+    share one: worker ``gw1`` uses ``<database>_gw1`` next to the configured database (which is
+    used as is without xdist). The per-worker URL is also exported, for anything reading it.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not url or not worker:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg2
+
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/')}_{worker}"
+    conn = psycopg2.connect(url)
+    conn.autocommit = True  # CREATE DATABASE refuses to run inside a transaction
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                # Another run of the suite may create it meanwhile.
+                with contextlib.suppress(psycopg2.errors.DuplicateDatabase):
+                    cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    worker_url = urlunsplit(parts._replace(path="/" + name))
+    os.environ["MUSTER_TEST_DATABASE_URL"] = worker_url
+    return worker_url
+
+
+PG_URL = worker_database_url(os.environ.get("MUSTER_TEST_DATABASE_URL", ""))
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,6 +66,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
         backends = ["sqlite"] if only_sqlite else BACKENDS
         metafunc.parametrize("backend", backends, scope="function")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup``, keep the tests sharing a fixture on one xdist worker.
+
+    A module- or session-scoped fixture of the suite (a seeded world, a live server) holds state
+    across a module's tests, on PostgreSQL in the worker's one database. Split across workers,
+    it would be built on each; interleaved with other tests on the same worker, their resets of
+    schema ``public`` would wipe it. Grouped by module and by the fixture's parameter (the
+    backend), each such world runs on one worker, in order, alone; the SQLite and PostgreSQL
+    worlds of one module can still run in parallel.
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group") is not None:
+            continue
+        shared = sorted(
+            name
+            for name, defs in info.name2fixturedefs.items()
+            if any(d.scope != "function" and d.baseid for d in defs)
+        )
+        if not shared:
+            continue
+        params = getattr(item, "callspec", None)
+        values = [str(params.params[n]) for n in shared if params and n in params.params]
+        group = item.nodeid.split("::")[0] + (f"[{','.join(values)}]" if values else "")
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def reset_postgresql(url: str) -> None:
