@@ -37,7 +37,7 @@ BENCHMARKS: list[tuple[str, str, list[str], int]] = [
     ("device", "bench.device", [], 900),
     ("burst", "bench.burst", [], 1200),
     ("reconcile", "bench.reconcile", [], 1800),
-    ("report", "bench.report", [], 300),
+    ("report", "bench.report", [], 600),
 ]
 TIMEOUT_FACTOR = {"quick": 1, "default": 1, "full": 12}
 

@@ -8,12 +8,15 @@ is read once per report. ``summary`` holds counts and ids only (no names); names
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.db import tuples
+from server.db import database, tuples
 from server.models import Checkpoint, Device, Group, Operation, Person, QuarantinedRecord
 from server.reconcile.derive import (
     ACCOUNTED,
@@ -21,12 +24,16 @@ from server.reconcile.derive import (
     UNACCOUNTED,
     EventRec,
     OperationState,
+    PersonState,
+    ResolutionRec,
     Snapshot,
     active_resolutions,
     derive_operation,
     merge_roots,
+    summarise,
+    unique_sorted,
 )
-from server.reconcile.store import load_snapshot, to_ms
+from server.reconcile.store import _uid, epoch_us_sql, load_snapshot, ms_of_us, to_ms
 from server.reports import nights
 
 FORMAT = "muster-report/1"
@@ -61,7 +68,7 @@ def iso_utc(ms: int | None) -> str:
     """``2024-03-01T18:00:00Z`` for epoch milliseconds (seconds precision)."""
     if ms is None:
         return ""
-    return dt.datetime.fromtimestamp(ms // 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))  # per person: fast
 
 
 def _totals(groups: dict[int | None, dict[str, Any]]) -> dict[str, Any]:
@@ -96,6 +103,87 @@ def _sub_snapshot(
     )
 
 
+def _people(operation_id: int, cutoff: dt.datetime) -> dict[str, PersonInfo]:
+    """The person records entered before ``cutoff``: one plain query (100,000 rows)."""
+    param = database.obj.param
+    entry = epoch_us_sql('"entry_date"')
+    rows = database.execute_sql(
+        f'SELECT CAST("id" AS TEXT), "external_id", "full_name", {entry} FROM "person" '
+        f'WHERE "operation_id" = {param} AND "entry_date" < {param}',
+        [operation_id, Person.entry_date.db_value(cutoff)],
+    ).fetchall()
+    out = {}
+    for pid, ext, name, entry_us in rows:
+        text = str(_uid(pid))
+        out[text] = PersonInfo(text, ext or "", name, ms_of_us(entry_us))
+    return out
+
+
+def _previous(
+    snap: Snapshot, before: Snapshot, state: OperationState, ordered: bool = False
+) -> OperationState:
+    """``derive_operation(before, queues=False)``, deriving again only the people whose inputs
+    changed since ``before`` was taken; everyone else's state is the same as in ``state``.
+
+    ``before`` is ``snap`` as it stood at an earlier cut-off (``_sub_snapshot``), ``state`` is
+    ``derive_operation(snap)``. A person's state depends only on their own and their merged
+    records' events (voids aimed at those included), the resolutions naming any of them and
+    the merges tying them together. So a person is derived again when one of their records
+    got an event or a resolution since (a revert counts for the records its target named),
+    together with everyone merged with them then or now. ``tests/reports`` compares the
+    result with a full derivation. ``ordered``: the events of both went through
+    ``unique_sorted`` (so no id is repeated).
+    """
+    kept = {e.id for e in before.events}
+    new = [e for e in snap.events if e.id not in kept]
+    twice: set[str] = set()
+    if not ordered:  # an id given twice (never from a database): all its records count as new
+        twice = {i for i, n in Counter(e.id for e in snap.events).items() if n > 1}
+        new += [e for e in snap.events if e.id in twice]
+    changed = {e.person for e in new if e.person}
+    refs = {e.ref for e in new if not e.person and e.ref is not None}
+    if refs:  # voids: their target's person
+        changed |= {e.person for e in snap.events if e.id in refs and e.person}
+    versions: dict[str, list[ResolutionRec]] = {}
+    for r in snap.resolutions:
+        versions.setdefault(r.id, []).append(r)
+    earlier = {r.id for r in before.resolutions}
+    for r in snap.resolutions:
+        if r.id not in earlier or len(versions[r.id]) > 1:
+            named = [r]
+            if r.kind == "revert":  # the records its target named
+                named += versions.get(str(r.payload.get("resolution")), [])
+            for x in named:
+                changed |= {str(x.person), str(x.payload.get("into"))}
+    all_roots = (merge_roots(snap.resolutions), merge_roots(before.resolutions))
+    size = -1
+    while size != len(changed):  # everyone merged with a changed record, now or then
+        size = len(changed)
+        for roots in all_roots:
+            changed |= {roots[p] for p in changed if p in roots}
+            changed |= {dup for dup, root in roots.items() if root in changed}
+    redo = {pid: rec for pid, rec in before.people.items() if pid in changed}
+    again: dict[str, PersonState] = {}
+    if redo:
+        targets = {e.ref for e in before.events if not e.person and e.ref is not None}
+        owner = {e.id: e.person for e in before.events if e.id in targets} if targets else {}
+        events = []
+        for e in before.events:
+            who = e.person or (owner.get(e.ref) if e.ref is not None else None)
+            if who in changed or e.id in twice:  # every version: the first one given wins
+                events.append(e)
+        again = derive_operation(
+            Snapshot(before.operation_id, redo, before.groups, events, before.resolutions),
+            timeline=False,
+            queues=False,
+            ordered=ordered,
+        ).people
+    people = {
+        pid: again[pid] if pid in again else state.people[pid] for pid in sorted(before.people)
+    }
+    return OperationState(people, summarise(people.values()), [], [])
+
+
 def _changes(now: OperationState, prev: OperationState | None) -> dict[str, str]:
     """person -> ``arrived`` / ``newly_missing`` / ``found`` since the previous cut-off."""
     out: dict[str, str] = {}
@@ -118,7 +206,7 @@ def _changes(now: OperationState, prev: OperationState | None) -> dict[str, str]
 
 def _late(
     snap: Snapshot,
-    people: dict[str, PersonInfo],
+    before: Snapshot | None,
     prev: OperationState | None,
     prev_ms: int | None,
     devices: dict[str, str],
@@ -128,14 +216,16 @@ def _late(
     The effect compares each touched person's state as the previous report gave it with the
     state that report would have given had the late records arrived in time.
     """
-    if prev is None or prev_ms is None:
+    if prev is None or prev_ms is None or before is None:
         return [], {"reported": 0, "corrected": 0}
-    late = [e for e in snap.events if e.received_ms >= prev_ms and e.corrected_ms < prev_ms]
+    late = [
+        e for e in snap.events if e.received_ms >= prev_ms and e.captured_ms - e.skew_ms < prev_ms
+    ]
     if not late:
         return [], {"reported": 0, "corrected": 0}
-    by_id = {e.id: e for e in snap.events}
+    refs = {e.ref for e in snap.events if e.ref is not None}
+    by_id = {e.id: e for e in snap.events if e.id in refs}  # what voids aim at
     owner = {e.id: e.person or (by_id[e.ref].person if e.ref in by_id else None) for e in late}
-    before = _sub_snapshot(snap, people, prev_ms)
     roots = merge_roots(before.resolutions)
     touched = {p for p in owner.values() if p}
     touched |= {roots.get(p, p) for p in touched}
@@ -153,7 +243,9 @@ def _late(
             groups=snap.groups,
             events=related,
             resolutions=before.resolutions,
-        )
+        ),
+        timeline=False,
+        queues=False,
     )
     rows = []
     for e in sorted(late, key=lambda e: (e.received_ms, e.device, e.seq, e.id)):
@@ -229,7 +321,10 @@ def _discrepancies(
     )
     seqs: dict[str, set[int]] = {}
     for e in snap.events:
-        seqs.setdefault(e.device, set()).add(e.seq)
+        mine = seqs.get(e.device)
+        if mine is None:
+            mine = seqs[e.device] = set()
+        mine.add(e.seq)
     out["gaps"] = sum(1 for s in seqs.values() if len(s) < max(s))
     return out
 
@@ -242,8 +337,13 @@ def _silent(
     last: dict[str, int] = {}
     count: dict[str, int] = {}
     for e in snap.events:
-        last[e.device] = max(last.get(e.device, 0), e.received_ms)
-        count[e.device] = count.get(e.device, 0) + 1
+        device = e.device
+        if device in count:
+            count[device] += 1
+            if e.received_ms > last[device]:
+                last[device] = e.received_ms
+        else:
+            count[device], last[device] = 1, max(0, e.received_ms)
     out = []
     for d in Device.select(Device.id, Device.label, Device.enrolled_at, Device.revoked_at).where(
         (Device.operation == op.id) & (Device.enrolled_at < cutoff)
@@ -287,17 +387,13 @@ def build(
     prev_day = nights.previous_night(op, day)
     prev_ms = to_ms(nights.cutoff_utc(op, prev_day)) if prev_day else None
     snap = load_snapshot(op.id, received_before=cutoff)
-    people = {
-        str(pid): PersonInfo(str(pid), ext or "", name, to_ms(entry))
-        for pid, ext, name, entry in Person.select(
-            Person.id, Person.external_id, Person.full_name, Person.entry_date
-        )
-        .where((Person.operation == op.id) & (Person.entry_date < cutoff))
-        .tuples()
-        .iterator()
-    }
-    state = derive_operation(snap)
-    prev = derive_operation(_sub_snapshot(snap, people, prev_ms)) if prev_ms is not None else None
+    # Sorted once: every night derived below takes its events from this list, in order.
+    snap = dataclasses.replace(snap, events=unique_sorted(snap.events))
+    people = _people(op.id, cutoff)
+    # No timelines (reports print none); the previous nights need people and groups only.
+    state = derive_operation(snap, timeline=False, ordered=True)
+    before = _sub_snapshot(snap, people, prev_ms) if prev_ms is not None else None
+    prev = _previous(snap, before, state, ordered=True) if before is not None else None
     devices = {
         str(i): label
         for i, label in tuples(
@@ -310,7 +406,7 @@ def build(
     checkpoint_names = {
         c.id: c.name for c in Checkpoint.select().where(Checkpoint.operation == op.id)
     }
-    late, late_effect = _late(snap, people, prev, prev_ms, devices)
+    late, late_effect = _late(snap, before, prev, prev_ms, devices)
     changes = _changes(state, prev)
     totals = _totals(state.groups)
     groups = []
@@ -351,7 +447,10 @@ def build(
         if stored is None:
             stored = _totals(
                 derive_operation(
-                    _sub_snapshot(snap, people, to_ms(nights.cutoff_utc(op, d)))
+                    _sub_snapshot(snap, people, to_ms(nights.cutoff_utc(op, d))),
+                    timeline=False,
+                    queues=False,
+                    ordered=True,
                 ).groups
             )
         points.append(_history_point(d, stored))
@@ -388,7 +487,7 @@ def build(
             "devices": _silent(op, snap, cutoff, silent_hours),
         },
         "history": points,
-        "events_counted": len({e.id for e in snap.events}),
+        "events_counted": len(snap.events),  # unique_sorted: no id twice
     }
     return ReportData(
         summary=summary,
@@ -409,8 +508,26 @@ def local_text(op: Operation, ms: int | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M")
 
 
+def unseen_groups(data: ReportData) -> dict[int, int]:
+    """Groups no one of which has been seen at a checkpoint yet -> their people not seen.
+
+    Early in an operation most people are "not seen" only because their group has not left
+    yet; the printed reports count those per group instead of listing every name.
+    """
+    seen = {s.group for s in data.state.people.values() if s.last_seen_ms is not None}
+    out: dict[int, int] = {}
+    for s in data.state.people.values():
+        if s.state == "not_seen" and s.group is not None and s.group not in seen:
+            out[s.group] = out.get(s.group, 0) + 1
+    return out
+
+
 def missing_people(data: ReportData, op: Operation) -> list[dict[str, str]]:
-    """People not accounted for at the cut-off, with what the ministry needs to find them."""
+    """People not accounted for at the cut-off, with what the ministry needs to find them.
+
+    All but the people of ``unseen_groups`` (counted, not listed).
+    """
+    unseen = unseen_groups(data)
     rows = [
         {
             "name": data.people[pid].full_name,
@@ -421,7 +538,7 @@ def missing_people(data: ReportData, op: Operation) -> list[dict[str, str]]:
             "id": pid,
         }
         for pid, s in data.state.people.items()
-        if s.state in UNACCOUNTED
+        if s.state in UNACCOUNTED and not (s.state == "not_seen" and s.group in unseen)
     ]
     return sorted(rows, key=lambda r: (r["group"], r["name"], r["id"]))
 

@@ -25,6 +25,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "found": ("Found", "已找到"),
     "assistance": ("People needing assistance", "需要协助的人员"),
     "missing_people": ("People not accounted for", "下落不明人员"),
+    "unseen_groups": (
+        "Not listed by name: {people} people not seen in {groups} groups of which no one has "
+        "been seen at a checkpoint yet (people-RESTRICTED.csv lists everyone).",
+        "未逐一列出：{groups}个组尚无任何人在检查点出现，其中未见到的{people}人"
+        "（people-RESTRICTED.csv 列出所有人）。",
+    ),
     "name": ("Name", "姓名"),
     "state": ("State", "状态"),
     "last_checkpoint": ("Last checkpoint", "最后检查点"),

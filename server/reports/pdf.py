@@ -28,6 +28,8 @@ from server.reports.sections import Section, build_sections, heading
 
 _MARGIN = 15 * mm
 _WIDTH = A4[0] - 2 * _MARGIN
+#: Rows per table: longer sections are printed as consecutive tables (header on each).
+_CHUNK = 200
 
 
 def _font(text: str, cache_dir: str | os.PathLike[str]) -> str:
@@ -67,28 +69,28 @@ def render(data: ReportData, op: Operation, path: Path, font_cache: str | os.Pat
         if not s.rows:
             story.append(Paragraph(escape(both("none")), body))
             continue
-        table = Table(
-            [[Paragraph(escape(h).replace("\n", "<br/>"), head) for h in s.header], *s.rows],
-            colWidths=[w * _WIDTH for w in s.widths],
-            repeatRows=1,
+        style = TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), font, 8, 10),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf3")),
+                ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9aa5b1")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f6f8fa")]),
+            ]
         )
-        table.setStyle(
-            TableStyle(
+        # ReportLab re-measures and rebuilds the rest of a table at every page break, so one
+        # table of n rows costs n * pages; tables of _CHUNK rows keep long lists linear.
+        for start in range(0, len(s.rows), _CHUNK):
+            table = Table(
                 [
-                    ("FONT", (0, 0), (-1, -1), font, 8, 10),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8edf3")),
-                    ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#9aa5b1")),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    (
-                        "ROWBACKGROUNDS",
-                        (0, 1),
-                        (-1, -1),
-                        [colors.white, colors.HexColor("#f6f8fa")],
-                    ),
-                ]
+                    [Paragraph(escape(h).replace("\n", "<br/>"), head) for h in s.header],
+                    *s.rows[start : start + _CHUNK],
+                ],
+                colWidths=[w * _WIDTH for w in s.widths],
+                repeatRows=1,
             )
-        )
-        story.append(table)
+            table.setStyle(style)
+            story.append(table)
 
     def page(canvas: Any, doc: Any) -> None:
         canvas.saveState()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from server.models import Operation
 from server.reconcile.derive import STATES
 from server.reports import nights
-from server.reports.content import ReportData, assistance_people, missing_people
+from server.reports.content import ReportData, assistance_people, missing_people, unseen_groups
 from server.reports.labels import (
     DISCREPANCY_LABELS,
     EVENT_LABELS,
@@ -190,9 +190,14 @@ def build_sections(data: ReportData, op: Operation) -> list[Section]:
         )
     )
     missing = missing_people(data, op)
+    unseen = unseen_groups(data)
+    unlisted = sum(unseen.values())
     out.append(
         Section(
-            both("missing_people") + f" ({len(missing)})",
+            both("missing_people") + f" ({len(missing) + unlisted})",
+            notes=[both("unseen_groups").format(people=unlisted, groups=len(unseen))]
+            if unseen
+            else [],
             header=[both("name"), both("group"), both("state"), both("last_seen")],
             rows=[
                 [_cut(m["name"]), _cut(m["group"]), _state(m["state"]), m["last_seen"]]

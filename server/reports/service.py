@@ -8,11 +8,14 @@ stored report may already have been sent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import filecmp
+import gc
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,20 +79,39 @@ def _stored_totals(operation_id: int) -> content.HistoryLookup:
     return lookup
 
 
+@contextlib.contextmanager
+def _no_cycle_collector() -> Iterator[None]:
+    """Pause Python's cycle collector while a report is made.
+
+    A report holds a million event records and makes millions of small objects, none of them
+    in reference cycles; each full collection would walk all of them again (a third of the
+    time of a large report). Reference counting still frees everything; the collector runs
+    again afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def write_folder(op: Operation, day: dt.date, target: Path) -> None:
     """Compute the night's report and write every file of it into ``target`` (not sealed)."""
-    data = content.build(
-        op,
-        day,
-        silent_hours=float(current_app.config.get("REPORT_SILENT_HOURS", 6)),
-        history=_stored_totals(op.id),
-    )
-    tables.write_summary(data, target / tables.SUMMARY)
-    tables.write_groups(data, target / tables.GROUPS)
-    tables.write_late(data, target / tables.LATE)
-    tables.write_people(data, target / tables.PEOPLE)
-    pdf.render(data, op, target / "report.pdf", _font_cache())
-    htmlpage.render(data, op, target / "report.html")
+    with _no_cycle_collector():
+        data = content.build(
+            op,
+            day,
+            silent_hours=float(current_app.config.get("REPORT_SILENT_HOURS", 6)),
+            history=_stored_totals(op.id),
+        )
+        tables.write_summary(data, target / tables.SUMMARY)
+        tables.write_groups(data, target / tables.GROUPS)
+        tables.write_late(data, target / tables.LATE)
+        tables.write_people(data, target / tables.PEOPLE)
+        pdf.render(data, op, target / "report.pdf", _font_cache())
+        htmlpage.render(data, op, target / "report.html")
 
 
 def _same(a: Path, b: Path) -> list[str]:
