@@ -84,10 +84,15 @@ def _fetch(fields: tuple[Any, ...], where: str, params: list[Any]) -> list[tuple
 
 def _fetch_events(where: str, params: list[Any]) -> list[tuple[Any, ...]]:
     """``_EVENT_COLUMNS`` of matching events; only flags need their (sealed) body read."""
+    sql = f'SELECT {_event_list_sql()} FROM "event" WHERE {where}'
+    return list(database.execute_sql(sql, params).fetchall())
+
+
+def _event_list_sql() -> str:
+    """The select list of ``_EVENT_COLUMNS`` (only flags' sealed bodies), table-qualified."""
     cols = [_col(f) for f in _EVENT_COLUMNS[:-1]]
     cols.append(f"CASE WHEN {_col(Event.kind)} = 'flag' THEN {_col(Event.body)} END")
-    sql = f'SELECT {", ".join(cols)} FROM "event" WHERE {where}'
-    return list(database.execute_sql(sql, params).fetchall())
+    return ", ".join(cols)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -471,13 +476,6 @@ def derive_people(
             timeline=timeline,
         )
     return out
-
-
-def _event_list_sql() -> str:
-    """The select list of ``_EVENT_COLUMNS`` (only flags' sealed bodies), table-qualified."""
-    cols = [_col(f) for f in _EVENT_COLUMNS[:-1]]
-    cols.append(f"CASE WHEN {_col(Event.kind)} = 'flag' THEN {_col(Event.body)} END")
-    return ", ".join(cols)
 
 
 def _fold(
