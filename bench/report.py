@@ -432,7 +432,7 @@ def _rows(
     scenario: Scenario, events: list[tuple[Any, ...]]
 ) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
     """Event rows, capture-session rows and walk-in person rows, as ingest stores them."""
-    from server.ingest.service import _walk_in_person
+    from server.ingest.service import _walk_in_person, event_columns
 
     devices = [d for per_cp in scenario.devices for d in per_cp]
     sessions: dict[int, tuple[int, SealingSession]] = {}
@@ -474,16 +474,7 @@ def _rows(
                 "device": d.device_id,
                 "seq": seq,
                 "session": session.session_id.hex(),
-                "kind": body["kind"],
-                "person": body.get("person"),
-                "checkpoint": body.get("checkpoint"),
-                "group": body.get("group") or (body.get("details") or {}).get("group"),
-                "status": body.get("status"),
-                "method": body.get("method"),
-                "author": body["author"],
-                "count": body.get("count"),
-                "ref": body.get("ref"),
-                "captured_ms": captured,
+                **event_columns(body),
                 "time_flag": None,
                 "skew_ms": scenario.skew[dev],
                 "received_at": _naive_utc(received) + dt.timedelta(microseconds=seq * 7919 % 1000),

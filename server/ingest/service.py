@@ -26,7 +26,6 @@ from server.db import (
     bulk_insert,
     database,
     statistics,
-    tuples,
     write_transaction,
 )
 from server.ingest.sessions import SessionResolver
@@ -268,16 +267,7 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
         "device": ctx.device.id,
         "seq": header.seq,
         "session": header.session_id.hex(),
-        "kind": body["kind"],
-        "person": body.get("person"),
-        "checkpoint": body.get("checkpoint"),
-        "group": body.get("group") or (body.get("details") or {}).get("group"),
-        "status": body.get("status"),
-        "method": body.get("method"),
-        "author": body["author"],
-        "count": body.get("count"),
-        "ref": body.get("ref"),
-        "captured_ms": body["at"],
+        **event_columns(body),
         "time_flag": _time_flag(ctx, body["at"]),
         # Device clock minus server clock: orders this device's events against others'.
         "skew_ms": ctx.device_clock_ms - ctx.server_ms,
@@ -288,6 +278,22 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
     if body["kind"] == "walkin":
         p.person = _walk_in_person(ctx.device.operation_id, body)
     return p
+
+
+def event_columns(body: dict[str, Any]) -> dict[str, Any]:
+    """The ``event`` columns a validated body fills (reconciliation reads these, not the body)."""
+    return {
+        "kind": body["kind"],
+        "person": body.get("person"),
+        "checkpoint": body.get("checkpoint"),
+        "group": body.get("group") or (body.get("details") or {}).get("group"),
+        "status": body.get("status"),
+        "method": body.get("method"),
+        "author": body["author"],
+        "count": body.get("count"),
+        "ref": body.get("ref"),
+        "captured_ms": body["at"],
+    }
 
 
 def _time_flag(ctx: Context, captured_ms: int) -> str | None:
@@ -436,9 +442,7 @@ def _store(chunk: _Chunk) -> None:
         stored = {eid: p.row["content_hash"] for eid, p in fresh.items()}  # type: ignore[index]
     else:
         # Some rows lost a race or reuse a sequence number: look at what is stored.
-        stored = dict(
-            tuples(Event.select(Event.id, Event.content_hash).where(Event.id.in_(list(fresh))))
-        )
+        stored = {eid: digest for eid, (digest, _device) in _existing(list(fresh)).items()}
     for eid, p in fresh.items():
         if stored.get(eid) == p.row["content_hash"]:  # type: ignore[index]
             p.result = Result(p.index, ACCEPTED, id=eid, seq=p.row["seq"])  # type: ignore[index]

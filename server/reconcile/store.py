@@ -88,9 +88,21 @@ def _fetch_events(where: str, params: list[Any]) -> list[tuple[Any, ...]]:
     return list(database.execute_sql(sql, params).fetchall())
 
 
-def _event_list_sql() -> str:
-    """The select list of ``_EVENT_COLUMNS`` (only flags' sealed bodies), table-qualified."""
-    cols = [_col(f) for f in _EVENT_COLUMNS[:-1]]
+def _event_list_sql(text_ids: bool = False, received: str | None = None) -> str:
+    """The select list of ``_EVENT_COLUMNS`` (only flags' sealed bodies), table-qualified.
+
+    ``text_ids`` reads UUID columns as text on PostgreSQL (psycopg2 would make a ``uuid.UUID``
+    of each); ``received`` replaces the receive time column with that SQL expression.
+    """
+    postgres = text_ids and isinstance(database.obj, PostgresqlDatabase)
+    cols = [
+        f"CAST({_col(f)} AS TEXT)"
+        if postgres and isinstance(getattr(f, "rel_field", f), UUIDField)
+        else received
+        if received is not None and f is Event.received_at
+        else _col(f)
+        for f in _EVENT_COLUMNS[:-1]
+    ]
     cols.append(f"CASE WHEN {_col(Event.kind)} = 'flag' THEN {_col(Event.body)} END")
     return ", ".join(cols)
 
@@ -726,19 +738,10 @@ def _snapshot_events(where: str, params: list[Any], received: bool) -> list[Even
     The receive time comes as epoch microseconds from the database; UUIDs of devices and people
     are formatted once each and shared by their events; only flags' sealed bodies are opened.
     """
-    postgres = isinstance(database.obj, PostgresqlDatabase)
-    cols = [
-        # psycopg2 would make a uuid.UUID of every id; its text is what the records keep.
-        f"CAST({_col(f)} AS TEXT)"
-        if postgres and isinstance(getattr(f, "rel_field", f), UUIDField)
-        else _col(f)
-        for f in _EVENT_COLUMNS[:-1]
-    ]
-    at = next(i for i, f in enumerate(_EVENT_COLUMNS) if f is Event.received_at)
-    cols[at] = epoch_us_sql(_col(Event.received_at)) if received else "0"
-    cols.append(f"CASE WHEN {_col(Event.kind)} = 'flag' THEN {_col(Event.body)} END")
+    when = epoch_us_sql(_col(Event.received_at)) if received else "0"
     rows = database.execute_sql(
-        f'SELECT {", ".join(cols)} FROM "event" WHERE {where}', params
+        f'SELECT {_event_list_sql(text_ids=True, received=when)} FROM "event" WHERE {where}',
+        params,
     ).fetchall()
     shared: dict[Any, str] = {}
 
