@@ -23,6 +23,7 @@ from marshmallow import ValidationError
 from peewee import SqliteDatabase
 
 from server import changelog, reconcile
+from server.crypto.fields import seal
 from server.db import (
     backend_name,
     bulk_insert,
@@ -276,7 +277,8 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
         # Device clock minus server clock: orders this device's events against others'.
         "skew_ms": ctx.device_clock_ms - ctx.server_ms,
         "content_hash": hashlib.sha256(plaintext).hexdigest(),
-        "body": plaintext.decode(),
+        # Sealed here, on the request's thread, rather than by the column on the writer's.
+        "body": seal(plaintext.decode()),
         "envelope": raw,
     }
     if body["kind"] == "walkin":

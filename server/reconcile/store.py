@@ -88,13 +88,14 @@ def _fetch_events(where: str, params: list[Any]) -> list[tuple[Any, ...]]:
     return list(database.execute_sql(sql, params).fetchall())
 
 
-def _event_list_sql(text_ids: bool = False, received: str | None = None) -> str:
+def _event_list_sql(received: str | None = None) -> str:
     """The select list of ``_EVENT_COLUMNS`` (only flags' sealed bodies), table-qualified.
 
-    ``text_ids`` reads UUID columns as text on PostgreSQL (psycopg2 would make a ``uuid.UUID``
-    of each); ``received`` replaces the receive time column with that SQL expression.
+    UUID columns are read as text on PostgreSQL (psycopg2 would make a ``uuid.UUID`` of each,
+    only for ``event_rec`` to turn it back into text). ``received`` replaces the receive time
+    column with that SQL expression.
     """
-    postgres = text_ids and isinstance(database.obj, PostgresqlDatabase)
+    postgres = isinstance(database.obj, PostgresqlDatabase)
     cols = [
         f"CAST({_col(f)} AS TEXT)"
         if postgres and isinstance(getattr(f, "rel_field", f), UUIDField)
@@ -740,7 +741,7 @@ def _snapshot_events(where: str, params: list[Any], received: bool) -> list[Even
     """
     when = epoch_us_sql(_col(Event.received_at)) if received else "0"
     rows = database.execute_sql(
-        f'SELECT {_event_list_sql(text_ids=True, received=when)} FROM "event" WHERE {where}',
+        f'SELECT {_event_list_sql(received=when)} FROM "event" WHERE {where}',
         params,
     ).fetchall()
     shared: dict[Any, str] = {}
