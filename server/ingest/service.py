@@ -33,6 +33,8 @@ from server.db import (
 )
 from server.ingest.sessions import SessionResolver
 from server.models import CaptureSession, Device, Event, Person, QuarantinedRecord, utcnow
+from server.reconcile.derive import EventRec
+from server.reconcile.store import stored_event_rec
 from sync.crypto import CryptoError, b64d, open_envelope, parse_envelope_header
 from sync.events import decode_body
 from sync.messages import ACCEPTED, DUPLICATE, REJECTED, RETRY
@@ -93,6 +95,7 @@ class _Prepared:
     result: Result | None = None
     trusted_seq: int | None = None
     person: dict[str, Any] | None = None
+    rec: EventRec | None = None
 
 
 def _now_ms() -> int:
@@ -283,6 +286,7 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
     }
     if body["kind"] == "walkin":
         p.person = _walk_in_person(ctx.device.operation_id, body)
+    p.rec = stored_event_rec(p.row, body.get("flag"))
     return p
 
 
@@ -346,6 +350,7 @@ class _Chunk:
     resolver: SessionResolver
     prepared: list[_Prepared]
     accepted: list[dict[str, Any]] = field(default_factory=list)
+    recs: dict[str, EventRec] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
@@ -445,12 +450,14 @@ class _GroupCommit:
         try:
             with write_transaction():
                 by_operation: dict[int, list[dict[str, Any]]] = {}
+                recs: dict[str, EventRec] = {}
                 for chunk in batch:
                     _store(chunk)
                     op = chunk.ctx.device.operation_id
                     by_operation.setdefault(op, []).extend(chunk.accepted)
+                    recs.update(chunk.recs)
                 for op, rows in by_operation.items():
-                    reconcile.on_events(op, rows)
+                    reconcile.on_events(op, rows, recs)
         except BaseException as exc:
             for chunk in batch:
                 chunk.error = exc
@@ -530,9 +537,9 @@ def _store(chunk: _Chunk) -> None:
     for start in range(0, len(quarantined), CHUNK):
         bulk_insert(QuarantinedRecord, quarantined[start : start + CHUNK])
     _advance_sequence(ctx, [p.trusted_seq for p in prepared if p.trusted_seq])
-    chunk.accepted = [
-        p.row for p in fresh.values() if p.row and p.result and p.result.status == ACCEPTED
-    ]
+    accepted = [p for p in fresh.values() if p.row and p.result and p.result.status == ACCEPTED]
+    chunk.accepted = [p.row for p in accepted if p.row]
+    chunk.recs = {p.rec.id: p.rec for p in accepted if p.rec}
 
 
 def _answer_known(p: _Prepared, ctx: Context, same: bool) -> None:

@@ -181,6 +181,34 @@ def event_rec(row: Any, received: bool = True) -> EventRec:
     )
 
 
+def stored_event_rec(row: Mapping[str, Any], flag: str | None = None) -> EventRec:
+    """The ``EventRec`` of an event row as ingest hands it to the database (before storing).
+
+    Equal to :func:`event_rec` of the stored row with ``received=False`` (a test proves it
+    for every kind), so ingest can fold what it just stored without reading it back. ``flag``
+    is the body's flag (the stored body is sealed).
+    """
+    person, ref = row.get("person"), row.get("ref")
+    return EventRec(
+        id=str(row["id"]),
+        device=str(row["device"]),
+        seq=row["seq"],
+        kind=row["kind"],
+        captured_ms=row["captured_ms"],
+        skew_ms=row.get("skew_ms") or 0,
+        person=str(person) if person else None,
+        checkpoint=row.get("checkpoint"),
+        group=row.get("group"),
+        status=row.get("status"),
+        method=row.get("method"),
+        author=row.get("author", ""),
+        count=row.get("count"),
+        ref=str(ref) if ref else None,
+        flag=flag if row["kind"] == "flag" else None,
+        time_flag=row.get("time_flag"),
+    )
+
+
 def resolution_rec(r: Resolution) -> ResolutionRec:
     return ResolutionRec(
         id=str(r.id),
@@ -392,6 +420,7 @@ def derive_people(
     person_ids: Iterable[str],
     timeline: bool = False,
     fresh: Mapping[str, list[str]] | None = None,
+    recs: Mapping[str, EventRec] | None = None,
 ) -> dict[str, DerivedState]:
     """Derive the given people (and whatever their merges tie them to) from the database.
 
@@ -400,6 +429,7 @@ def derive_people(
     names, per person, the events just stored that name them: where their stored state allows
     (``derive.can_fold``), those are folded into it and only a window of the earlier events is
     read (:func:`_fold`), so a long history is not read again for every new check-in.
+    ``recs`` may hold those fresh events' records (by id), so they need not be read back.
     """
     direct = links(operation_id)
     roots = roots_of(direct)
@@ -445,7 +475,7 @@ def derive_people(
             if pid in fresh and pid in people and pid not in roots and pid not in clusters
             if pid not in resolved
         }
-        out = _fold(operation_id, candidates, people, groups)
+        out = _fold(operation_id, candidates, people, groups, recs or {})
         everyone -= out.keys()
         if not everyone:
             return out
@@ -496,6 +526,7 @@ def _fold(
     candidates: Mapping[str, list[str]],
     people: Mapping[str, PersonRec],
     groups: Mapping[int, GroupRec],
+    recs: Mapping[str, EventRec],
 ) -> dict[str, DerivedState]:
     """Fold just-stored events into stored states where ``derive.can_fold`` allows.
 
@@ -516,16 +547,22 @@ def _fold(
             ids,
         ).fetchall()
     }
-    new_ids = [_hex(e) for pid in stored for e in candidates[pid]]
-    if not new_ids:
+    wanted = [eid for pid in stored for eid in candidates[pid]]
+    if not wanted:
         return {}
     new_of: dict[str, list[EventRec]] = {}
-    for row in database.execute_sql(
-        f'SELECT {_event_list_sql()} FROM "event" WHERE "id" IN ({_marks(len(new_ids))})',
-        new_ids,
-    ).fetchall():
-        e = event_rec(row, received=False)
-        new_of.setdefault(str(e.person), []).append(e)
+    if all(eid in recs for eid in wanted):
+        for eid in wanted:
+            rec = recs[eid]
+            new_of.setdefault(str(rec.person), []).append(rec)
+    else:
+        new_ids = [_hex(eid) for eid in wanted]
+        for row in database.execute_sql(
+            f'SELECT {_event_list_sql()} FROM "event" WHERE "id" IN ({_marks(len(new_ids))})',
+            new_ids,
+        ).fetchall():
+            rec = event_rec(row, received=False)
+            new_of.setdefault(str(rec.person), []).append(rec)
     bounds: dict[str, tuple[int | None, str | None]] = {}
     for pid, (last_seen, furthest, *_rest) in stored.items():
         new = new_of.get(pid, [])
@@ -638,8 +675,15 @@ def recompute(operation_id: int, person_ids: Iterable[str]) -> int:
     return write_states(operation_id, derive_people(operation_id, person_ids).values())
 
 
-def on_events(operation_id: int, rows: list[dict[str, Any]]) -> int:
-    """Fold freshly stored events into derived state: one batch, only the people they touch."""
+def on_events(
+    operation_id: int,
+    rows: list[dict[str, Any]],
+    recs: Mapping[str, EventRec] | None = None,
+) -> int:
+    """Fold freshly stored events into derived state: one batch, only the people they touch.
+
+    ``recs`` (ingest) holds the rows' records by event id (:func:`stored_event_rec`).
+    """
     if not rows:
         return 0
     serialise(operation_id)
@@ -662,7 +706,8 @@ def on_events(operation_id: int, rows: list[dict[str, Any]]) -> int:
         people |= aimed_at
     if not people:
         return 0
-    return write_states(operation_id, derive_people(operation_id, people, fresh=fresh).values())
+    derived = derive_people(operation_id, people, fresh=fresh, recs=recs)
+    return write_states(operation_id, derived.values())
 
 
 def rebuild(operation_id: int) -> dict[str, int]:

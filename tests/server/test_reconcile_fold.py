@@ -8,14 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from server import reconcile
 from server.db import database
 from server.models import Person, PersonState
-from server.reconcile import rebuild
+from server.reconcile import rebuild, store
 from server.reconcile.derive import (
     MAX_OPEN_CONFLICTS,
     EventRec,
@@ -220,3 +222,48 @@ def test_ingest_folds_pushed_events_into_the_same_states_a_rebuild_derives(
     assert _stored(app, op_id) == folded
     for d in (a, b):
         d.close()
+
+
+def test_the_records_ingest_folds_equal_the_stored_events_read_back(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ingest folds the records it built while preparing the push, without reading them back:
+    for every kind of event they must be exactly what ``event_rec`` makes of the stored row."""
+    op_id = operation["id"]
+    cp1, cp2 = (c["id"] for c in operation["checkpoints"][:2])
+    pid = uuid.uuid4()
+    with app.app_context(), database.connection_context():
+        Person.insert(
+            id=pid, operation=op_id, group=operation["group"]["id"], full_name="Li Wei"
+        ).execute()
+    handed: dict[str, EventRec] = {}
+    real = store.on_events
+
+    def spy(op: int, rows: list[dict[str, Any]], recs: Any = None) -> int:
+        handed.update(recs or {})
+        return real(op, rows, recs)
+
+    monkeypatch.setattr(store, "on_events", spy)
+    monkeypatch.setattr(reconcile, "on_events", spy)
+    d = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
+    d.pull()
+    first = d.checkin(pid, checkpoint=cp1, status="boarded", method="scan")
+    d.flag(pid, flag="medical", checkpoint=cp2, note="insulin")
+    d.void(first)
+    d.headcount(checkpoint=cp2, group=operation["group"]["id"], count=41)
+    d.walkin({"full_name": "Ana M"}, checkpoint=cp2)
+    d.push(base_delay=0, max_delay=0)
+    with app.app_context(), database.connection_context():
+        stored = {
+            e.id: e
+            for e in (store.event_rec(r, received=False) for r in store._fetch_events("1 = 1", []))
+        }
+    assert len(stored) == 5
+    assert {e.kind for e in stored.values()} == {"checkin", "flag", "void", "headcount", "walkin"}
+    assert handed == stored
+    d.close()
