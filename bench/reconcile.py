@@ -13,16 +13,41 @@ every chunk the server's RSS is read from /proc. Then, on the loaded operation:
 
 Default size loads 100,000 events; ``--full`` loads 1,000,000 (the issue's size).
 
-Usage: python -m bench.reconcile [--quick|--full]
+Loading 1,000,000 events over HTTP takes hours here. ``--direct`` writes the same events
+in process instead (what ``bench.report`` does): the same generated bodies, devices, chunks and
+capture sessions, each row what ingest stores (sealed envelope, body sealed at rest, hash,
+sequence numbers), the event table's secondary indexes made after the load, then derived
+state written by ``rebuild`` (equal to what ingest derives: ``tests/server/test_reconcile_fold.py``).
+Chunks are placed ``DIRECT_CHUNK_GAP_S`` apart in capture and receive time, about the pace of
+the HTTP load at 1,000,000 events, so chunks overlap in capture time as they do there. Figure
+8 (memory while ingesting) is not measured with ``--direct``. ``--keep DIR`` saves the loaded
+server directory (database, keys, administrator) in ``DIR``; ``--reuse DIR`` starts from a copy
+of it, so the timed part can be repeated in minutes. Each queue's first request (cold: the
+first after loading, or after the server started) and the median of the others (warm) are
+reported; with ``--direct``/``--reuse`` the queues are timed again after a change (one pushed
+batch of 500 check-ins, headcounts and flags; then one void), and the overview after one more.
+
+Usage: python -m bench.reconcile [--quick|--full] [--direct] [--keep DIR | --reuse DIR]
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
+import shutil
+import sys
 import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    SESSION_RECORDS,
+    Operation,
     RawDevice,
+    Server,
     emit,
     event_bodies,
     make_operation,
@@ -31,6 +56,7 @@ from bench.common import (
     server_for,
     size_arg,
     skipped,
+    workdir,
 )
 from bench.ingest import push_all
 
@@ -44,6 +70,12 @@ CLIENTS = 2
 SLOW_S = 5.0
 #: A staff request that takes longer than this is reported as not answered.
 TIMEOUT_S = 300.0
+#: ``--direct``: capture/receive time between chunks (the HTTP load's pace at 1,000,000).
+DIRECT_CHUNK_GAP_S = 20
+#: ``--direct``: rows per insert transaction.
+DIRECT_LOAD_ROWS = 5_000
+#: Events pushed as "a change" before the queues are timed cold again.
+CHANGE_EVENTS = 500
 
 
 def slope(points: list[tuple[int, float]]) -> float:
@@ -84,63 +116,249 @@ def rebuild_in_process(server: Any, op_id: int, repeats: int) -> list[float]:
     return times
 
 
-def main(argv: list[str] | None = None) -> int:
-    size, _ = size_arg(argv)
-    people, total, chunk, repeats, rebuilds = SIZES[size]
-    server = server_for("sqlite", "reconcile")
-    with server:
-        op = make_operation(server, people)
-        devices = [RawDevice.enrol(server, op.id, author=f"staff{i}") for i in range(CLIENTS)]
-        samples: list[tuple[int, float]] = [(0, proc_status(server.pid)["VmRSS"] / 1024)]
-        rates: list[float] = []
-        loaded = 0
-        seed = 0
-        while loaded < total:
+class KeptServer(Server):
+    """A server on a database that was set up before: ``init`` only upgrades what is missing
+    and makes no new administrator, so the saved password is used."""
+
+    def cli(self, *args: str) -> Any:
+        answer = super().cli(*args)
+        if args[:1] == ("init",) and self.admin_password:
+            return {**answer, "first_admin": {"password": self.admin_password}}
+        return answer
+
+
+def _naive_utc(ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(tzinfo=None)
+
+
+def load_direct(
+    server: Server, op: Operation, devices: list[RawDevice], total: int, chunk: int
+) -> dict[str, Any]:
+    """Write ``total`` events in process, as ingest stores them, then derive every state.
+
+    The bodies are ``event_bodies`` of the HTTP load (same seeds, chunks and devices); chunk
+    ``k`` is captured and received ``DIRECT_CHUNK_GAP_S`` after chunk ``k - 1``, the last one
+    ending now. The server must be stopped; the app is made here on its database.
+    """
+    from server import create_app
+    from server.db import bulk_insert, database, write_transaction
+    from server.ingest.service import event_columns
+    from server.models import CaptureSession, Device, Event
+    from server.reconcile.store import rebuild
+    from sync.crypto import SealingSession
+    from sync.events import canonical_bytes, validate_body
+
+    app = create_app(
+        {
+            "DATABASE_URL": server.database_url,
+            "INSTANCE_PATH": str(server.instance),
+            "KEYS_DIR": str(server.instance / "keys"),
+            "REPORT_SCHEDULER": False,
+        }
+    )
+    start = time.perf_counter()
+    chunks = -(-total // chunk)
+    gap = DIRECT_CHUNK_GAP_S * 1000
+    end_ms = int(time.time() * 1000)
+    with app.app_context():
+        database.connect(reuse_if_open=True)
+        database.execute_sql("PRAGMA cache_size = -500000")
+        indexes = database.execute_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'event' "
+            "AND sql IS NOT NULL"
+        ).fetchall()
+        with write_transaction():
+            for name, _sql in indexes:
+                database.execute_sql(f'DROP INDEX "{name}"')
+        rows: list[dict[str, Any]] = []
+        sessions: list[dict[str, Any]] = []
+        checked: dict[str, int] = {}
+
+        def flush() -> None:
+            with write_transaction():
+                if sessions:
+                    bulk_insert(CaptureSession, sessions)
+                bulk_insert(Event, rows)
+            rows.clear()
+            sessions.clear()
+
+        loaded, seed = 0, 0
+        for k in range(chunks):
+            now_k = end_ms - (chunks - 1 - k) * gap
             share = min(chunk, total - loaded) // CLIENTS
-            batches = []
             for d in devices:
                 seed += 1
-                batches.append(d.seal_batches(event_bodies(op, share, d.author, seed=seed)))
-            elapsed, acked = push_all(devices, batches)
-            loaded += acked
-            rates.append(acked / elapsed)
-            samples.append((loaded, proc_status(server.pid)["VmRSS"] / 1024))
-        peak = proc_status(server.pid)["VmHWM"] / 1024
-        # Flat means no growth with total size: fit after the first tenth (caches warming).
-        steady = [p for p in samples if p[0] >= total // 10]
-        mid = min(samples, key=lambda p: abs(p[0] - total // 2))
-        common = {
-            "events": total,
-            "roster_people": people,
-            "chunk": chunk,
-            "size": size,
-            "median_of": 1,
-            "clients": CLIENTS,
-            "backend": "sqlite",
-        }
-        emit(
-            "memory.rss_slope",
-            slope(steady),
-            "MB/100k events",
-            **common,
-            target="flat (about 0)",
-            rss_start_mb=round(samples[1][1], 1),
-            rss_middle_mb=round(mid[1], 1),
-            rss_end_mb=round(samples[-1][1], 1),
-            rss_peak_mb=round(peak, 1),
-            rss_before_load_mb=round(samples[0][1], 1),
-            samples=[[x, round(y, 1)] for x, y in samples],
-        )
-        common["server_errors"] = sum(d.server_errors for d in devices)
-        emit("memory.ingest_rate_first_chunk", rates[0], "events/s", **common)
-        emit(
-            "memory.ingest_rate_last_chunk",
-            rates[-1],
-            "events/s",
-            **common,
-            note="a drop from the first chunk shows ingest cost growing with stored events",
-        )
+                session: SealingSession | None = None
+                for i, body in enumerate(event_bodies(op, share, d.author, seed=seed)):
+                    body["at"] = now_k - (share - i) * 50
+                    if session is None or (d.next_seq - 1) % SESSION_RECORDS == 0:
+                        session = SealingSession.start(
+                            d.device_id, d.keys, d.kid, d.server_public, body["at"]
+                        )
+                        sessions.append(
+                            {
+                                "id": session.session_id.hex(),
+                                "device": d.device_id,
+                                "server_kid": d.kid,
+                                "created_ms": body["at"],
+                                "blob": session.blob,
+                                "first_seen_at": _naive_utc(now_k),
+                            }
+                        )
+                    plaintext = canonical_bytes(body)
+                    kind = body["kind"]
+                    if checked.get(kind, 0) < 100:  # the schema ingest loads bodies with
+                        loaded_body = validate_body(json.loads(plaintext))
+                        checked[kind] = checked.get(kind, 0) + 1
+                    else:  # the same body, loaded by hand: only ids change type
+                        loaded_body = dict(body)
+                        if "person" in loaded_body:
+                            loaded_body["person"] = uuid.UUID(loaded_body["person"])
+                    eid = uuid.uuid4()
+                    rows.append(
+                        {
+                            "id": eid,
+                            "operation": op.id,
+                            "device": d.device_id,
+                            "seq": d.next_seq,
+                            "session": session.session_id.hex(),
+                            **event_columns(loaded_body),
+                            "time_flag": None,
+                            "skew_ms": 0,
+                            "received_at": _naive_utc(now_k + d.next_seq % 1000),
+                            "content_hash": hashlib.sha256(plaintext).hexdigest(),
+                            "body": plaintext.decode(),
+                            "envelope": session.seal(eid, d.next_seq, plaintext),
+                        }
+                    )
+                    d.next_seq += 1
+                    if len(rows) >= DIRECT_LOAD_ROWS:
+                        flush()
+                loaded += share
+        if rows:
+            flush()
+        inserted = time.perf_counter() - start
+        mark = time.perf_counter()
+        with write_transaction():
+            for _name, sql in indexes:
+                database.execute_sql(sql)
+            for d in devices:
+                Device.update(high_seq=d.next_seq - 1, contiguous_seq=d.next_seq - 1).where(
+                    Device.id == d.device_id
+                ).execute()
+        indexed = time.perf_counter() - mark
+        mark = time.perf_counter()
+        with write_transaction():
+            rebuild(op.id)
+        derived = time.perf_counter() - mark
+        database.execute_sql("ANALYZE")
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        database.close()
+    return {
+        "events": loaded,
+        "end_ms": end_ms,
+        "insert_s": round(inserted, 1),
+        "index_s": round(indexed, 1),
+        "rebuild_s": round(derived, 1),
+        "load_s": round(time.perf_counter() - start, 1),
+    }
 
+
+def time_queues(server: Server, op: Operation, repeats: int) -> dict[str, dict[str, Any]]:
+    """Every queue's first page (50): the first request's time, then the median of repeats."""
+    from server.reconcile.queues import QUEUES
+
+    out: dict[str, dict[str, Any]] = {}
+    for queue in QUEUES:
+        qt: list[float] = []
+        # A page slower than SLOW_S is timed twice (cold, then warm): more would cost minutes.
+        while len(qt) < repeats and (len(qt) < 2 or qt[0] < SLOW_S):
+            elapsed, data = server.timed_get(
+                f"/operations/{op.id}/discrepancies/{queue}", timeout=TIMEOUT_S, limit=50
+            )
+            qt.append(elapsed)
+        out[queue] = {
+            "cold_ms": None if qt[0] == float("inf") else round(qt[0] * 1000, 1),
+            "warm_ms": round(median(qt[1:]) * 1000, 1) if len(qt) > 1 else None,
+            "median_ms": None if median(qt) == float("inf") else round(median(qt) * 1000, 1),
+            "total": (data or {}).get("total"),
+        }
+    return out
+
+
+def push_change(server: Server, op: Operation, end_ms: int, void: bool) -> int:
+    """Push ``CHANGE_EVENTS`` new events captured just before ``end_ms`` (one new device),
+    then, with ``void``, one void of another device's event; return how many were acked."""
+    device = RawDevice.enrol(server, op.id, author="latecomer")
+    bodies = list(event_bodies(op, CHANGE_EVENTS, device.author, seed=999_999))
+    for i, body in enumerate(bodies):
+        body["at"] = end_ms - (CHANGE_EVENTS - i) * 50
+    if void:
+        import sqlite3
+
+        conn = sqlite3.connect(server.database_url.removeprefix("sqlite:///"))
+        (ref,) = conn.execute(
+            "SELECT id FROM event WHERE operation_id = ? AND kind = 'checkin' LIMIT 1", (op.id,)
+        ).fetchone()
+        conn.close()
+        bodies = [
+            {
+                "v": 1,
+                "kind": "void",
+                "op": op.id,
+                "at": end_ms,
+                "author": device.author,
+                "ref": str(uuid.UUID(str(ref))),
+            }
+        ]
+    return sum(device.push_until_acked(raw) for raw in device.seal_batches(bodies))
+
+
+def main(argv: list[str] | None = None) -> int:
+    size, args = size_arg(argv)
+    people, total, chunk, repeats, rebuilds = SIZES[size]
+    direct = "--direct" in args or "--reuse" in args
+    keep = Path(args[args.index("--keep") + 1]) if "--keep" in args else None
+    reuse = Path(args[args.index("--reuse") + 1]) if "--reuse" in args else None
+    load: dict[str, Any] = {}
+    if reuse is not None:
+        meta = json.loads((reuse / "bench.json").read_text())
+        root = workdir("reconcile")
+        shutil.rmtree(root)
+        shutil.copytree(reuse, root, ignore=shutil.ignore_patterns("server.log"))
+        server: Server = KeptServer(root, f"sqlite:///{root / 'muster.db'}")
+        server.admin_password = meta["admin_password"]
+        op = Operation(**meta["operation"])
+        load = {**meta["load"], "reused": str(reuse)}
+        people, total = meta["people"], meta["events"]
+    elif direct:
+        built = server_for("sqlite", "reconcile")
+        with built:
+            op = make_operation(built, people)
+            devices = [RawDevice.enrol(built, op.id, author=f"staff{i}") for i in range(CLIENTS)]
+        load = load_direct(built, op, devices, total, chunk)
+        server = KeptServer(built.workdir, built.database_url)
+        server.admin_password = built.admin_password
+        if keep is not None:
+            shutil.copytree(server.workdir, keep, ignore=shutil.ignore_patterns("server.log"))
+            (keep / "bench.json").write_text(
+                json.dumps(
+                    {
+                        "admin_password": server.admin_password,
+                        "operation": asdict(op),
+                        "load": load,
+                        "people": people,
+                        "events": total,
+                    }
+                )
+            )
+            print(f"kept {keep}", file=sys.stderr)
+    else:
+        server = server_for("sqlite", "reconcile")
+    with server:
+        if not direct:
+            op = make_operation(server, people)
+            load_over_http(server, op, people, total, chunk, size)
         params = {
             "events": total,
             "roster_people": people,
@@ -149,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             "size": size,
             "backend": "sqlite",
             "via": "HTTP, staff token",
+            "load": "in process (--direct)" if direct else "HTTP",
+            **({"loaded": load} if load else {}),
         }
         times = []
         for _ in range(repeats):
@@ -163,30 +383,38 @@ def main(argv: list[str] | None = None) -> int:
             target="< 50",
             max_ms=round(max(times) * 1000, 1),
         )
-        worst: tuple[float, str] = (0.0, "")
-        pages: dict[str, float] = {}
-        from server.reconcile.queues import QUEUES
-
-        for queue in QUEUES:
-            qt: list[float] = []
-            # A page slower than SLOW_S is timed once: repeating it would only cost minutes.
-            while len(qt) < repeats and (not qt or qt[0] < SLOW_S):
-                elapsed, _data = server.timed_get(
-                    f"/operations/{op.id}/discrepancies/{queue}", timeout=TIMEOUT_S, limit=50
-                )
-                qt.append(elapsed)
-            pages[queue] = round(median(qt) * 1000, 1) if qt[0] != float("inf") else None
-            worst = max(worst, (median(qt), queue))
+        pages = time_queues(server, op, repeats)
+        worst = max((p["median_ms"] or float("inf"), q) for q, p in pages.items())
         emit(
             "reconcile.queue_page",
-            worst[0] * 1000,
+            worst[0],
             "ms",
             **params,
             target="< 200",
             slowest_queue=worst[1],
             page=50,
-            by_queue_ms=pages,
+            by_queue_ms={q: p["median_ms"] for q, p in pages.items()},
+            cold_ms={q: p["cold_ms"] for q, p in pages.items()},
+            warm_ms={q: p["warm_ms"] for q, p in pages.items()},
+            note="cold: the first request after the server started; warm: median of repeats",
         )
+        if direct:
+            end_ms = int(load.get("end_ms") or time.time() * 1000)
+            for what, void in (("events", False), ("void", True)):
+                acked = push_change(server, op, end_ms, void)
+                after = time_queues(server, op, repeats)
+                emit(
+                    f"reconcile.queue_page_after_{what}",
+                    max(p["cold_ms"] or float("inf") for p in after.values()),
+                    "ms",
+                    **params,
+                    target="< 200",
+                    change=f"{acked} new events" if not void else "one void",
+                    cold_ms={q: p["cold_ms"] for q, p in after.items()},
+                    warm_ms={q: p["warm_ms"] for q, p in after.items()},
+                    totals={q: p["total"] for q, p in after.items()},
+                    note="cold: the first request after the change",
+                )
 
         if rebuilds:
             times = rebuild_in_process(server, op.id, rebuilds)
@@ -205,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             skipped("reconcile.rebuild", "not run at this size")
         # Last: an overview that times out keeps the server busy for a while after.
+        # A change first, so the overview is cold as after any ingest.
+        if direct:
+            push_change(server, op, int(load.get("end_ms") or time.time() * 1000), False)
         elapsed, _data = server.timed_get(f"/operations/{op.id}/overview", timeout=TIMEOUT_S)
         emit(
             "reconcile.overview",
@@ -214,7 +445,65 @@ def main(argv: list[str] | None = None) -> int:
             note="every group's summary plus the size of every queue; no target in issue 8",
             **({"error": f"no answer within {TIMEOUT_S:.0f} s"} if elapsed == float("inf") else {}),
         )
+    if direct:
+        shutil.rmtree(server.workdir, ignore_errors=True)
     return 0
+
+
+def load_over_http(
+    server: Server, op: Operation, people: int, total: int, chunk: int, size: str
+) -> None:
+    """Push ``total`` events in chunks from two devices; emit figure 8 (RSS while loading)."""
+    devices = [RawDevice.enrol(server, op.id, author=f"staff{i}") for i in range(CLIENTS)]
+    samples: list[tuple[int, float]] = [(0, proc_status(server.pid)["VmRSS"] / 1024)]
+    rates: list[float] = []
+    loaded = 0
+    seed = 0
+    while loaded < total:
+        share = min(chunk, total - loaded) // CLIENTS
+        batches = []
+        for d in devices:
+            seed += 1
+            batches.append(d.seal_batches(event_bodies(op, share, d.author, seed=seed)))
+        elapsed, acked = push_all(devices, batches)
+        loaded += acked
+        rates.append(acked / elapsed)
+        samples.append((loaded, proc_status(server.pid)["VmRSS"] / 1024))
+    peak = proc_status(server.pid)["VmHWM"] / 1024
+    # Flat means no growth with total size: fit after the first tenth (caches warming).
+    steady = [p for p in samples if p[0] >= total // 10]
+    mid = min(samples, key=lambda p: abs(p[0] - total // 2))
+    common: dict[str, Any] = {
+        "events": total,
+        "roster_people": people,
+        "chunk": chunk,
+        "size": size,
+        "median_of": 1,
+        "clients": CLIENTS,
+        "backend": "sqlite",
+    }
+    emit(
+        "memory.rss_slope",
+        slope(steady),
+        "MB/100k events",
+        **common,
+        target="flat (about 0)",
+        rss_start_mb=round(samples[1][1], 1),
+        rss_middle_mb=round(mid[1], 1),
+        rss_end_mb=round(samples[-1][1], 1),
+        rss_peak_mb=round(peak, 1),
+        rss_before_load_mb=round(samples[0][1], 1),
+        samples=[[x, round(y, 1)] for x, y in samples],
+    )
+    common["server_errors"] = sum(d.server_errors for d in devices)
+    emit("memory.ingest_rate_first_chunk", rates[0], "events/s", **common)
+    emit(
+        "memory.ingest_rate_last_chunk",
+        rates[-1],
+        "events/s",
+        **common,
+        note="a drop from the first chunk shows ingest cost growing with stored events",
+    )
 
 
 if __name__ == "__main__":

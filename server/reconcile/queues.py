@@ -17,21 +17,20 @@ from typing import Any
 
 from server.db import database
 from server.ingest.service import gaps
-from server.models import Device, Event, Person, PersonState, QuarantinedRecord, Resolution
+from server.models import Device, Event, Person, PersonState, QuarantinedRecord
 from server.reconcile import store
 from server.reconcile.derive import (
     ACCOUNTED,
-    HEADCOUNT_WINDOW_MS,
     STATES,
     UNACCOUNTED,
     PersonRec,
     duplicate_pairs,
-    headcount_mismatches,
     summarise,
 )
 from server.reconcile.derive import (
     PersonState as DerivedState,
 )
+from server.reconcile.headcounts import headcounts
 
 QUEUES = (
     "missing",
@@ -153,17 +152,6 @@ def summaries(operation_id: int) -> dict[int | None, dict[str, Any]]:
 def group_summary(operation_id: int, group: int) -> dict[str, Any] | None:
     """One group's summary (None when it has no records), reading only that group's rows."""
     return _summarise_counts(_state_counts(operation_id, group)).get(group)
-
-
-def _dismissed(operation_id: int) -> set[str]:
-    return {
-        json.loads(r.payload).get("key")
-        for r in Resolution.select().where(
-            (Resolution.operation == operation_id)
-            & (Resolution.kind == "resolve")
-            & Resolution.reverted_by.is_null()
-        )
-    }
 
 
 # Cross-person queues, cached per operation and keyed by ``store.fingerprint``: pages of one
@@ -327,7 +315,7 @@ def _people_recs(operation_id: int) -> list[PersonRec]:
 
 def _duplicates(operation_id: int) -> list[dict[str, Any]]:
     roots = store.roots_of(store.links(operation_id))
-    return duplicate_pairs(_people_recs(operation_id), roots, _dismissed(operation_id))
+    return duplicate_pairs(_people_recs(operation_id), roots, store.dismissed(operation_id))
 
 
 def duplicates(operation_id: int) -> list[dict[str, Any]]:
@@ -350,80 +338,6 @@ def _conflicts(operation_id: int) -> list[dict[str, Any]]:
 
 def conflicts(operation_id: int) -> list[dict[str, Any]]:
     return _cached("conflicts", operation_id, _conflicts)
-
-
-def _headcounts(operation_id: int, window_ms: int = HEADCOUNT_WINDOW_MS) -> list[dict[str, Any]]:
-    param = database.obj.param
-    counts = [
-        store.event_rec(r, received=False)
-        for r in store._fetch_events(
-            f'"operation_id" = {param} AND "kind" = \'headcount\'', [operation_id]
-        )
-    ]
-    if not counts:
-        return []
-    # Only check-ins within some headcount's window at its checkpoint can be named: read each
-    # merged window once, on the (operation, checkpoint, corrected time) index.
-    windows: list[tuple[int, int, int]] = []
-    for h in sorted(
-        (h for h in counts if h.checkpoint is not None),
-        key=lambda h: (h.checkpoint, h.corrected_ms),
-    ):
-        lo, hi = h.corrected_ms - window_ms, h.corrected_ms + window_ms
-        if windows and windows[-1][0] == h.checkpoint and lo <= windows[-1][2]:
-            windows[-1] = (h.checkpoint, windows[-1][1], max(hi, windows[-1][2]))  # type: ignore[arg-type]
-        else:
-            windows.append((h.checkpoint, lo, hi))  # type: ignore[arg-type]
-    at = '("captured_ms" - COALESCE("skew_ms", 0))'
-    nearby = [
-        store.event_rec(r, received=False)
-        for checkpoint, lo, hi in windows
-        for r in store._fetch_events(
-            f'"operation_id" = {param} AND "checkpoint" = {param} AND {at} >= {param} '
-            f"AND {at} <= {param} AND \"kind\" IN ('checkin', 'walkin')",
-            [operation_id, checkpoint, lo, hi],
-        )
-    ]
-    if any(h.checkpoint is None for h in counts):
-        nearby += [
-            store.event_rec(r, received=False)
-            for r in store._fetch_events(
-                f"\"operation_id\" = {param} AND \"kind\" IN ('checkin', 'walkin') "
-                'AND "checkpoint" IS NULL',
-                [operation_id],
-            )
-        ]
-    # Every void of the operation: one aimed outside these events retracts nothing here.
-    voids = [
-        store.event_rec(r, received=False)
-        for r in store._fetch_events(
-            f'"operation_id" = {param} AND "kind" = \'void\'', [operation_id]
-        )
-    ]
-    group_of = {
-        str(store._uid(pid)): g
-        for pid, g in _q(
-            'SELECT "p"."id", CASE WHEN "s"."person" IS NULL THEN "p"."group_id" '
-            'ELSE "s"."group" END FROM "person" AS "p" '
-            'LEFT JOIN "person_state" AS "s" ON "s"."person" = "p"."id" '
-            f'WHERE "p"."operation_id" = {param}',
-            [operation_id],
-        )
-    }
-    roots = store.roots_of(store.links(operation_id))
-    skip = _dismissed(operation_id)
-    return [
-        h
-        for h in headcount_mismatches(counts + nearby + voids, group_of, roots, window_ms)
-        if h["key"] not in skip
-    ]
-
-
-def headcounts(operation_id: int, window_ms: int = HEADCOUNT_WINDOW_MS) -> list[dict[str, Any]]:
-    """Headcounts that differ from the named check-ins of their group near them."""
-    if window_ms != HEADCOUNT_WINDOW_MS:
-        return _headcounts(operation_id, window_ms)
-    return _cached("headcounts", operation_id, _headcounts)
 
 
 def late(operation_id: int, cutoff: dt.datetime) -> list[dict[str, Any]]:

@@ -624,6 +624,18 @@ def _fold(
     return out
 
 
+def dismissed(operation_id: int) -> set[str]:
+    """Keys of the discrepancies staff dismissed (``resolve`` resolutions not reverted)."""
+    return {
+        json.loads(r.payload).get("key")
+        for r in Resolution.select().where(
+            (Resolution.operation == operation_id)
+            & (Resolution.kind == "resolve")
+            & Resolution.reverted_by.is_null()
+        )
+    }
+
+
 #: First key of the per-operation advisory lock that serialises derived-state writers on PG.
 _DERIVE_LOCK = 0x6D75
 
