@@ -34,15 +34,22 @@ take ten minutes, a 100,000-line roster import one):
 files, the PDF, the HTML page, manifest and signature, in process on the server's database.
 The folder is deleted before each run, so every run writes a new folder. The figure is the
 median wall time; ``cpu_s`` gives each run's CPU time (steadier when other work shares the
-cores); ``parts_s`` splits the median run into content (load + derive), tables, PDF, HTML and
-seal; ``reproducible`` says whether every run gave the same manifest (byte-identical files).
+cores), ``child_cpu_s`` that of the report's second process (``processes`` says whether it
+had one: it derives the previous night and renders the PDF meanwhile); ``parts_s`` splits
+the median run into content (load + derive), tables, PDF, HTML and seal; ``reproducible``
+says whether every run gave the same manifest (byte-identical files).
 
 Sizes: quick 5,000 people / 50,000 events; default and ``--full`` the issue's 100,000 people /
 1,000,000 events (``--full`` times five runs instead of three, and also reports D1-D3). About
 1.5 minutes of setup and 2-3 minutes of reports at the default size on 2 cores.
 
 Usage: python -m bench.report [--quick|--full] [--backend sqlite|postgresql] [--runs N] [--keep]
-(``--runs``: timed runs; ``--keep``: leave the loaded database for profiling, path on stderr)
+[--reuse DIR] [--processes N] (``--runs``: timed runs; ``--keep``: leave the loaded database and
+what the run needs to time it again, path on stderr; ``--reuse DIR``: time the reports of a
+kept database without loading anything, same size options; on PostgreSQL only while nothing
+else reset the benchmark database; ``--processes``: ``REPORT_PROCESSES``, by default 2 when the
+load average leaves a core idle at the start, else 1. With 2, the PDF renders in a second
+process beside the other files, so ``parts_s`` has no ``pdf`` entry)
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ import datetime as dt
 import hashlib
 import json
 import random
+import resource
 import shutil
 import sys
 import time
@@ -766,17 +774,13 @@ class Parts:
             setattr(module, name, original)
 
 
-def main(argv: list[str] | None = None) -> int:
-    size, args = size_arg(argv)
-    backend = args[args.index("--backend") + 1] if "--backend" in args else "sqlite"
-    if backend == "postgresql" and not pg_url():
-        skipped("report.nightly", "set MUSTER_BENCH_PG_URL for PostgreSQL", backend=backend)
-        return 0
-    people, total, repeats = SIZES[size]
-    if "--runs" in args:  # fewer or more timed runs (for profiling by hand)
-        repeats = int(args[args.index("--runs") + 1])
+#: Written into the work folder by ``--keep``; ``--reuse`` reads it back.
+META = "bench-report.json"
+
+
+def _setup(server: Server, backend: str, people: int, total: int) -> dict[str, Any]:
+    """Make the operation and load the data; what the timed part needs, as plain JSON."""
     setup_start = time.perf_counter()
-    server = server_for(backend, "report")
     with server:
         # The operation, its checkpoints and the first group through the API; the rest of the
         # groups and the roster are written in process below (a 100,000-line import alone
@@ -791,87 +795,158 @@ def main(argv: list[str] | None = None) -> int:
         ]
     roster_s = time.perf_counter() - setup_start
 
-    from server import create_app
     from server.db import database
-    from server.models import Operation, utcnow
+    from server.models import utcnow
+
+    with _app(server).app_context():
+        database.connect(reuse_if_open=True)
+        now = utcnow()
+        roster_start = time.perf_counter()
+        add_roster(op, people, now)
+        roster_s += time.perf_counter() - roster_start
+        # The last night is the latest whose cut-off has passed; D1 is three days before.
+        local_now = now.replace(tzinfo=dt.UTC).astimezone(ZONE)
+        last = local_now.date() - dt.timedelta(days=0 if local_now.hour >= 21 else 1)
+        days = [last - dt.timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
+        members: dict[int, list[str]] = {}
+        rows_of: dict[str, int] = {}
+        for pid, ext, gid in database.execute_sql(
+            'SELECT "id", "external_id", "group_id" FROM "person" WHERE "operation_id" = '
+            + database.obj.param,
+            [op.id],
+        ).fetchall():
+            text = str(uuid.UUID(str(pid)))
+            members.setdefault(gid, []).append(text)
+            rows_of[text] = int(ext[1:])
+        for ids in members.values():
+            ids.sort(key=lambda p: rows_of[p])
+        rng = random.Random(3)
+        n_dev = DEVICES_PER_CHECKPOINT * 3
+        skew = {i: rng.randrange(-3_000, 3_000) for i in range(n_dev)}
+        skew[n_dev - 1] = 95_000  # one phone's clock is a minute and a half fast
+        scenario = Scenario(
+            op_id=op.id,
+            checkpoints=op.checkpoints,
+            devices=devices,
+            groups=op.groups,
+            members=members,
+            rows_of=rows_of,
+            days=days,
+            end_ms=int(now.replace(tzinfo=dt.UTC).timestamp() * 1000) - MIN,
+            events=total,
+            skew=skew,
+        )
+        loaded = load(server, scenario)
+        database.close()
+    return {
+        "operation": op.id,
+        "days": [d.isoformat() for d in days],
+        "now": now.isoformat(),
+        "people": people,
+        "backend": backend,
+        "database_url": server.database_url,
+        "loaded": loaded,
+        "setup_s": round(time.perf_counter() - setup_start, 1),
+        "roster_and_devices_s": round(roster_s, 1),
+    }
+
+
+def _app(server: Server, processes: int | None = None) -> Any:
+    from server import create_app
+
+    config: dict[str, Any] = {
+        "DATABASE_URL": server.database_url,
+        "INSTANCE_PATH": str(server.instance),
+        "KEYS_DIR": str(server.instance / "keys"),
+        "REPORT_SCHEDULER": False,
+    }
+    if processes is not None:
+        config["REPORT_PROCESSES"] = processes
+    return create_app(config)
+
+
+def _reused(folder: str, people: int) -> tuple[Server, dict[str, Any]]:
+    """The server folder and setup facts a ``--keep`` run left (refused when they do not fit)."""
+    from pathlib import Path
+
+    root = Path(folder)
+    meta = json.loads((root / META).read_text(encoding="utf-8"))
+    if meta["people"] != people:
+        raise SystemExit(f"{folder} holds {meta['people']} people, not {people}: give its size")
+    return Server(root, meta["database_url"]), meta
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the report's second process)."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    size, args = size_arg(argv)
+    backend = args[args.index("--backend") + 1] if "--backend" in args else "sqlite"
+    if backend == "postgresql" and not pg_url():
+        skipped("report.nightly", "set MUSTER_BENCH_PG_URL for PostgreSQL", backend=backend)
+        return 0
+    people, total, repeats = SIZES[size]
+    if "--runs" in args:  # fewer or more timed runs (for profiling by hand)
+        repeats = int(args[args.index("--runs") + 1])
+    reuse = args[args.index("--reuse") + 1] if "--reuse" in args else None
+    processes = int(args[args.index("--processes") + 1]) if "--processes" in args else None
+    keep = "--keep" in args or reuse is not None
+    if reuse is not None:
+        server, meta = _reused(reuse, people)
+        backend = meta["backend"]
+    else:
+        server = server_for(backend, "report")
+        meta = {}
+
+    from server.db import database
+    from server.models import Operation
     from server.reports import service
 
-    app = create_app(
-        {
-            "DATABASE_URL": server.database_url,
-            "INSTANCE_PATH": str(server.instance),
-            "KEYS_DIR": str(server.instance / "keys"),
-            "REPORT_SCHEDULER": False,
-        }
-    )
     try:
-        with app.app_context():
+        if reuse is None:
+            meta = _setup(server, backend, people, total)
+            if keep:
+                (server.workdir / META).write_text(json.dumps(meta), encoding="utf-8")
+        now = dt.datetime.fromisoformat(meta["now"])
+        days = [dt.date.fromisoformat(d) for d in meta["days"]]
+        with _app(server, processes).app_context():
             database.connect(reuse_if_open=True)
-            now = utcnow()
-            roster_start = time.perf_counter()
-            add_roster(op, people, now)
-            roster_s += time.perf_counter() - roster_start
-            # The last night is the latest whose cut-off has passed; D1 is three days before.
-            local_now = now.replace(tzinfo=dt.UTC).astimezone(ZONE)
-            last = local_now.date() - dt.timedelta(days=0 if local_now.hour >= 21 else 1)
-            days = [last - dt.timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
-            members: dict[int, list[str]] = {}
-            rows_of: dict[str, int] = {}
-            for pid, ext, gid in database.execute_sql(
-                'SELECT "id", "external_id", "group_id" FROM "person" WHERE "operation_id" = '
-                + database.obj.param,
-                [op.id],
-            ).fetchall():
-                text = str(uuid.UUID(str(pid)))
-                members.setdefault(gid, []).append(text)
-                rows_of[text] = int(ext[1:])
-            for ids in members.values():
-                ids.sort(key=lambda p: rows_of[p])
-            rng = random.Random(3)
-            n_dev = DEVICES_PER_CHECKPOINT * 3
-            skew = {i: rng.randrange(-3_000, 3_000) for i in range(n_dev)}
-            skew[n_dev - 1] = 95_000  # one phone's clock is a minute and a half fast
-            scenario = Scenario(
-                op_id=op.id,
-                checkpoints=op.checkpoints,
-                devices=devices,
-                groups=op.groups,
-                members=members,
-                rows_of=rows_of,
-                days=days,
-                end_ms=int(now.replace(tzinfo=dt.UTC).timestamp() * 1000) - MIN,
-                events=total,
-                skew=skew,
-            )
-            loaded = load(server, scenario)
-            setup_s = time.perf_counter() - setup_start
-            operation = Operation.get_by_id(op.id)
+            workers = service.workers()
+            operation = Operation.get_by_id(meta["operation"])
             earlier = {}
             for day in days[:-1]:
+                if reuse is not None and service.folder_of(operation.id, day).is_dir():
+                    continue  # stored by the run that kept the database
                 start = time.perf_counter()
                 service.generate(operation, day, now=now)
                 earlier[day.isoformat()] = round(time.perf_counter() - start, 2)
             times: list[float] = []
             cpu_times: list[float] = []  # steadier than wall time on a shared machine
+            child_cpu: list[float] = []  # of the second process (--processes 2)
             parts: list[dict[str, float]] = []
             digests: set[str] = set()
-            folder = service.folder_of(op.id, days[-1])
+            folder = service.folder_of(operation.id, days[-1])
             for _ in range(repeats):
                 if folder.exists():
                     shutil.rmtree(folder)
                 with Parts() as timer:
                     start, cpu = time.perf_counter(), time.process_time()
+                    children = _children_cpu()
                     result = service.generate(operation, days[-1], now=now)
                     times.append(time.perf_counter() - start)
                     cpu_times.append(time.process_time() - cpu)
+                    child_cpu.append(_children_cpu() - children)
                 parts.append({k: round(v, 2) for k, v in timer.spent.items()})
                 digests.add(result.manifest_sha256)
             summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
             sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir())}
             database.close()
     finally:
-        if "--keep" in args:  # leave the loaded database for profiling by hand
-            print(f"kept {server.workdir}", file=sys.stderr)
+        if keep:  # leave the loaded database for profiling or more runs (--reuse DIR)
+            print(f"kept {server.workdir} (--reuse {server.workdir})", file=sys.stderr)
         else:
             shutil.rmtree(server.workdir, ignore_errors=True)
     mid = sorted(range(len(times)), key=lambda i: times[i])[len(times) // 2]
@@ -880,13 +955,14 @@ def main(argv: list[str] | None = None) -> int:
         median(times),
         "s",
         people=people,
-        events=loaded["events"],
+        events=meta["loaded"]["events"],
         size=size,
         backend=backend,
         median_of=repeats,
         target="< 10",
         runs=[round(t, 2) for t in times],
         cpu_s=[round(t, 2) for t in cpu_times],
+        child_cpu_s=[round(t, 2) for t in child_cpu],
         parts_s=parts[mid],
         reproducible=len(digests) == 1,
         night=days[-1].isoformat(),
@@ -896,9 +972,11 @@ def main(argv: list[str] | None = None) -> int:
         late_records=summary["late"]["count"],
         discrepancies=summary["discrepancies"],
         file_bytes=sizes,
-        data=loaded,
-        setup_s=round(setup_s, 1),
-        roster_and_devices_s=round(roster_s, 1),
+        data=meta["loaded"],
+        setup_s=meta["setup_s"],
+        reused=reuse is not None,
+        processes=workers,
+        roster_and_devices_s=meta["roster_and_devices_s"],
         via="server.reports.service.generate in process, on the server's database",
     )
     return 0

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_SILENT_HOURS": 6,
     "REPORT_SCHEDULER": True,
     "REPORT_CHECK_SECONDS": 60,
+    # Processes a report may use: None = 2 when the load average leaves a core idle, else 1
+    # (a forked second process derives the previous night and renders the PDF; same bytes).
+    "REPORT_PROCESSES": None,
 }
 
 

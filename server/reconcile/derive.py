@@ -401,15 +401,18 @@ def derive_person(
     members: Iterable[str] = (),
     timeline: bool = True,
     prior: Prior | None = None,
+    *,
+    presorted: bool = False,
 ) -> PersonState:
     """Compute one person's state from its events (and its merged duplicates') and resolutions.
 
     ``events`` may include events of other people (voids need their targets); only check-ins,
     walk-ins and flags naming ``person`` or one of ``members`` (the records merged into it,
     directly or through a chain) count. ``timeline=False`` skips the timeline, which is not
-    part of the stored state (ingest does not need it).
+    part of the stored state (ingest does not need it). ``presorted=True`` says ``events`` is a
+    list in ``unique_sorted`` order already (a subsequence of one), so it is not sorted again.
     """
-    ordered = unique_sorted(events)
+    ordered = events if presorted and isinstance(events, list) else unique_sorted(events)
     retracted, foreign = retractions(ordered)
     mine = [r for r in active_resolutions(resolutions)]
     members = {person.id, *members}
@@ -758,6 +761,7 @@ def derive_operation(
             merged_into=links.get(pid),
             members=cluster,
             timeline=timeline,
+            presorted=True,  # a subsequence of ``events``, which is in that order
         )
     if not queues:
         return OperationState(people, summarise(people.values()), [], [])

@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,7 @@ from server.reconcile.derive import (
     unique_sorted,
 )
 from server.reconcile.store import _uid, epoch_us_sql, load_snapshot, ms_of_us, to_ms
-from server.reports import nights
+from server.reports import beside, nights
 
 FORMAT = "muster-report/1"
 #: Earlier nights' totals for the chart: date -> totals, from stored reports when present.
@@ -119,23 +119,29 @@ def _people(operation_id: int, cutoff: dt.datetime) -> dict[str, PersonInfo]:
     return out
 
 
-def _previous(
-    snap: Snapshot, before: Snapshot, state: OperationState, ordered: bool = False
-) -> OperationState:
-    """``derive_operation(before, queues=False)``, deriving again only the people whose inputs
-    changed since ``before`` was taken; everyone else's state is the same as in ``state``.
+def _rederived(snap: Snapshot, before: Snapshot, ordered: bool = False) -> dict[str, PersonState]:
+    """The previous night's states of the people whose inputs changed since ``before``.
 
-    ``before`` is ``snap`` as it stood at an earlier cut-off (``_sub_snapshot``), ``state`` is
-    ``derive_operation(snap)``. A person's state depends only on their own and their merged
-    records' events (voids aimed at those included), the resolutions naming any of them and
-    the merges tying them together. So a person is derived again when one of their records
-    got an event or a resolution since (a revert counts for the records its target named),
-    together with everyone merged with them then or now. ``tests/reports`` compares the
-    result with a full derivation. ``ordered``: the events of both went through
-    ``unique_sorted`` (so no id is repeated).
+    ``before`` is ``snap`` as it stood at an earlier cut-off (``_sub_snapshot``). A person's
+    state depends only on their own and their merged records' events (voids aimed at those
+    included), the resolutions naming any of them and the merges tying them together. So a
+    person is derived again when one of their records got an event or a resolution since (a
+    revert counts for the records its target named), together with everyone merged with them
+    then or now; everyone else's state is the same at both cut-offs (``_previous``).
+    ``ordered``: the events of both went through ``unique_sorted`` (so no id is repeated).
     """
-    kept = {e.id for e in before.events}
-    new = [e for e in snap.events if e.id not in kept]
+    if ordered:  # ``before.events`` picks from ``snap.events`` (``_sub_snapshot``): the rest
+        new = []  # are new (an event of ``before`` not met in order makes all after it "new",
+        rest = iter(before.events)  # which derives more people again, never fewer)
+        following = next(rest, None)
+        for e in snap.events:
+            if e is following:
+                following = next(rest, None)
+            else:
+                new.append(e)
+    else:
+        kept = {e.id for e in before.events}
+        new = [e for e in snap.events if e.id not in kept]
     twice: set[str] = set()
     if not ordered:  # an id given twice (never from a database): all its records count as new
         twice = {i for i, n in Counter(e.id for e in snap.events).items() if n > 1}
@@ -163,25 +169,46 @@ def _previous(
             changed |= {roots[p] for p in changed if p in roots}
             changed |= {dup for dup, root in roots.items() if root in changed}
     redo = {pid: rec for pid, rec in before.people.items() if pid in changed}
-    again: dict[str, PersonState] = {}
-    if redo:
-        targets = {e.ref for e in before.events if not e.person and e.ref is not None}
-        owner = {e.id: e.person for e in before.events if e.id in targets} if targets else {}
-        events = []
-        for e in before.events:
-            who = e.person or (owner.get(e.ref) if e.ref is not None else None)
-            if who in changed or e.id in twice:  # every version: the first one given wins
-                events.append(e)
-        again = derive_operation(
-            Snapshot(before.operation_id, redo, before.groups, events, before.resolutions),
-            timeline=False,
-            queues=False,
-            ordered=ordered,
-        ).people
-    people = {
-        pid: again[pid] if pid in again else state.people[pid] for pid in sorted(before.people)
-    }
-    return OperationState(people, summarise(people.values()), [], [])
+    if not redo:
+        return {}
+    targets = {e.ref for e in before.events if not e.person and e.ref is not None}
+    owner = {e.id: e.person for e in before.events if e.id in targets} if targets else {}
+    events = []
+    for e in before.events:
+        who = e.person or (owner.get(e.ref) if e.ref is not None else None)
+        if who in changed or e.id in twice:  # every version: the first one given wins
+            events.append(e)
+    return derive_operation(
+        Snapshot(before.operation_id, redo, before.groups, events, before.resolutions),
+        timeline=False,
+        queues=False,
+        ordered=ordered,
+    ).people
+
+
+def _previous(
+    snap: Snapshot,
+    before: Snapshot,
+    state: OperationState,
+    ordered: bool = False,
+    again: dict[str, PersonState] | None = None,
+) -> OperationState:
+    """``derive_operation(before, queues=False)``, deriving again only the people whose inputs
+    changed since ``before`` was taken (``_rederived``, or ``again`` when already computed);
+    everyone else's state is the same as in ``state`` = ``derive_operation(snap)``.
+    ``tests/reports`` compares the result with a full derivation.
+    """
+    if again is None:
+        again = _rederived(snap, before, ordered)
+    return _merged(before.people, state, again)
+
+
+def _merged(
+    people: Iterable[str], state: OperationState, again: dict[str, PersonState]
+) -> OperationState:
+    """The previous night: ``again`` for the people derived again, ``state``'s for the rest."""
+    out = {pid: again[pid] if pid in again else state.people[pid] for pid in sorted(people)}
+    return OperationState(out, summarise(out.values()), [], [])
 
 
 def _changes(now: OperationState, prev: OperationState | None) -> dict[str, str]:
@@ -204,25 +231,25 @@ def _changes(now: OperationState, prev: OperationState | None) -> dict[str, str]
     return out
 
 
-def _late(
-    snap: Snapshot,
-    before: Snapshot | None,
-    prev: OperationState | None,
-    prev_ms: int | None,
-    devices: dict[str, str],
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Records captured before the previous cut-off but received after it, and their effect.
+@dataclass
+class LateFacts:
+    """Late records and the states their people would have had with them in time."""
 
-    The effect compares each touched person's state as the previous report gave it with the
-    state that report would have given had the late records arrived in time.
-    """
-    if prev is None or prev_ms is None or before is None:
-        return [], {"reported": 0, "corrected": 0}
+    late: list[EventRec]
+    owner: dict[str, str | None]
+    touched: set[str]
+    corrected: OperationState
+
+
+def _late_facts(snap: Snapshot, before: Snapshot | None, prev_ms: int | None) -> LateFacts | None:
+    """The late records and their people's corrected states (None when there are none)."""
+    if prev_ms is None or before is None:
+        return None
     late = [
         e for e in snap.events if e.received_ms >= prev_ms and e.captured_ms - e.skew_ms < prev_ms
     ]
     if not late:
-        return [], {"reported": 0, "corrected": 0}
+        return None
     refs = {e.ref for e in snap.events if e.ref is not None}
     by_id = {e.id: e for e in snap.events if e.id in refs}  # what voids aim at
     owner = {e.id: e.person or (by_id[e.ref].person if e.ref in by_id else None) for e in late}
@@ -247,8 +274,23 @@ def _late(
         timeline=False,
         queues=False,
     )
+    return LateFacts(late, owner, touched, corrected)
+
+
+def _late_rows(
+    prev: OperationState | None, facts: LateFacts | None, devices: dict[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Records captured before the previous cut-off but received after it, and their effect.
+
+    The effect compares each touched person's state as the previous report gave it (``prev``)
+    with the state that report would have given had the late records arrived in time
+    (``_late_facts``).
+    """
+    if prev is None or facts is None:
+        return [], {"reported": 0, "corrected": 0}
+    owner, touched, corrected = facts.owner, facts.touched, facts.corrected
     rows = []
-    for e in sorted(late, key=lambda e: (e.received_ms, e.device, e.seq, e.id)):
+    for e in sorted(facts.late, key=lambda e: (e.received_ms, e.device, e.seq, e.id)):
         pid = owner[e.id]
         was = prev.people.get(pid) if pid else None
         now = corrected.people.get(pid) if pid else None
@@ -273,10 +315,44 @@ def _late(
     return rows, {"reported": reported, "corrected": fixed}
 
 
+@dataclass
+class DeviceFacts:
+    """Per device: records received, the newest receive time, and whether seq numbers miss."""
+
+    count: dict[str, int]
+    last: dict[str, int]
+    gaps: int
+
+
+def _device_facts(events: Sequence[EventRec]) -> DeviceFacts:
+    """One pass over the events for ``_discrepancies`` (gaps) and ``_silent`` (last contact)."""
+    count: dict[str, int] = {}
+    last: dict[str, int] = {}
+    seqs: dict[str, set[int]] = {}
+    for e in events:
+        device = e.device
+        mine = seqs.get(device)
+        if mine is None:
+            mine = seqs[device] = set()
+            count[device], last[device] = 0, max(0, e.received_ms)
+        mine.add(e.seq)
+        count[device] += 1
+        if e.received_ms > last[device]:
+            last[device] = e.received_ms
+    return DeviceFacts(count, last, sum(1 for s in seqs.values() if len(s) < max(s)))
+
+
 def _discrepancies(
-    op: Operation, snap: Snapshot, state: OperationState, cutoff: dt.datetime
+    op: Operation,
+    snap: Snapshot,
+    state: OperationState,
+    cutoff: dt.datetime,
+    devices: DeviceFacts | None = None,
 ) -> dict[str, int]:
-    """Open discrepancies at the cut-off, by kind (the queues of docs/reconciliation.md)."""
+    """Open discrepancies at the cut-off, by kind (the queues of docs/reconciliation.md).
+
+    ``devices``: ``_device_facts(snap.events)``, when already computed.
+    """
     resolutions = active_resolutions(snap.resolutions)
     dismissed = {str(r.payload.get("key")) for r in resolutions if r.kind == "resolve"}
     accepted = {str(r.person) for r in resolutions if r.kind == "accept_walkin"}
@@ -319,31 +395,24 @@ def _discrepancies(
         )
         .count()
     )
-    seqs: dict[str, set[int]] = {}
-    for e in snap.events:
-        mine = seqs.get(e.device)
-        if mine is None:
-            mine = seqs[e.device] = set()
-        mine.add(e.seq)
-    out["gaps"] = sum(1 for s in seqs.values() if len(s) < max(s))
+    out["gaps"] = (devices or _device_facts(snap.events)).gaps
     return out
 
 
 def _silent(
-    op: Operation, snap: Snapshot, cutoff: dt.datetime, hours: float
+    op: Operation,
+    snap: Snapshot,
+    cutoff: dt.datetime,
+    hours: float,
+    devices: DeviceFacts | None = None,
 ) -> list[dict[str, Any]]:
-    """Devices with no records received for more than ``hours`` before the cut-off."""
+    """Devices with no records received for more than ``hours`` before the cut-off.
+
+    ``devices``: ``_device_facts(snap.events)``, when already computed.
+    """
     cutoff_ms = to_ms(cutoff)
-    last: dict[str, int] = {}
-    count: dict[str, int] = {}
-    for e in snap.events:
-        device = e.device
-        if device in count:
-            count[device] += 1
-            if e.received_ms > last[device]:
-                last[device] = e.received_ms
-        else:
-            count[device], last[device] = 1, max(0, e.received_ms)
+    facts = devices or _device_facts(snap.events)
+    last, count = facts.last, facts.count
     out = []
     for d in Device.select(Device.id, Device.label, Device.enrolled_at, Device.revoked_at).where(
         (Device.operation == op.id) & (Device.enrolled_at < cutoff)
@@ -378,10 +447,38 @@ def _history_point(day: dt.date, totals: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class SideFacts:
+    """What ``build`` computes beside the night's derivation (in a second process if any)."""
+
+    again: dict[str, PersonState]
+    late: LateFacts | None
+    devices: DeviceFacts
+
+
+def _side(snap: Snapshot, people: dict[str, PersonInfo], prev_ms: int | None) -> SideFacts:
+    """The previous night's people whose records changed (``_rederived``), ``_late_facts`` and
+    ``_device_facts``: everything of a report that needs the snapshot but not the night."""
+    devices = _device_facts(snap.events)
+    if prev_ms is None:
+        return SideFacts({}, None, devices)
+    before = _sub_snapshot(snap, people, prev_ms)
+    again = _rederived(snap, before, ordered=True)
+    return SideFacts(again, _late_facts(snap, before, prev_ms), devices)
+
+
 def build(
-    op: Operation, day: dt.date, *, silent_hours: float, history: HistoryLookup
+    op: Operation,
+    day: dt.date,
+    *,
+    silent_hours: float,
+    history: HistoryLookup,
+    workers: int = 1,
 ) -> ReportData:
-    """Compute one night's report for ``op`` from what was received before its cut-off."""
+    """Compute one night's report for ``op`` from what was received before its cut-off.
+
+    ``workers`` > 1 lets a second process derive the previous night meanwhile (``beside``).
+    """
     cutoff = nights.cutoff_utc(op, day)
     cutoff_ms = to_ms(cutoff)
     prev_day = nights.previous_night(op, day)
@@ -390,10 +487,17 @@ def build(
     # Sorted once: every night derived below takes its events from this list, in order.
     snap = dataclasses.replace(snap, events=unique_sorted(snap.events))
     people = _people(op.id, cutoff)
+    # The previous night (its people whose records changed since), the late records' effect
+    # and the devices' facts are computed in a second process, when there is one, while this
+    # one derives the night: the same pure functions of the same snapshot, so the same result.
+    started = beside.start(lambda: _side(snap, people, prev_ms), workers=workers)
     # No timelines (reports print none); the previous nights need people and groups only.
     state = derive_operation(snap, timeline=False, ordered=True)
-    before = _sub_snapshot(snap, people, prev_ms) if prev_ms is not None else None
-    prev = _previous(snap, before, state, ordered=True) if before is not None else None
+    side = started.result()
+    prev = None
+    if prev_ms is not None:
+        then = (pid for pid in snap.people if people[pid].entry_ms < prev_ms)  # _sub_snapshot's
+        prev = _merged(then, state, side.again)
     devices = {
         str(i): label
         for i, label in tuples(
@@ -406,7 +510,7 @@ def build(
     checkpoint_names = {
         c.id: c.name for c in Checkpoint.select().where(Checkpoint.operation == op.id)
     }
-    late, late_effect = _late(snap, before, prev, prev_ms, devices)
+    late, late_effect = _late_rows(prev, side.late, devices)
     changes = _changes(state, prev)
     totals = _totals(state.groups)
     groups = []
@@ -474,7 +578,7 @@ def build(
             for kind in ("arrived", "newly_missing", "found")
         },
         "needs_assistance": totals["by_state"]["needs_assistance"],
-        "discrepancies": _discrepancies(op, snap, state, cutoff),
+        "discrepancies": _discrepancies(op, snap, state, cutoff, side.devices),
         "late": {
             "count": len(late),
             "people_changed": sum(
@@ -484,7 +588,7 @@ def build(
         },
         "silent_devices": {
             "hours": silent_hours,
-            "devices": _silent(op, snap, cutoff, silent_hours),
+            "devices": _silent(op, snap, cutoff, silent_hours, side.devices),
         },
         "history": points,
         "events_counted": len(snap.events),  # unique_sorted: no id twice

@@ -25,7 +25,7 @@ from flask import current_app
 from server.db import database
 from server.errors import Conflict
 from server.models import Operation, ReportRun, utcnow
-from server.reports import content, htmlpage, integrity, nights, pdf, tables
+from server.reports import beside, content, htmlpage, integrity, nights, pdf, tables
 
 #: The files of a report folder, in the order they are written.
 FILES = (
@@ -97,21 +97,47 @@ def _no_cycle_collector() -> Iterator[None]:
             gc.enable()
 
 
+def workers() -> int:
+    """Processes a report may use: ``REPORT_PROCESSES``; by default 2 when a core is idle.
+
+    With 2, a forked child derives the previous night while this process derives the night,
+    and renders the PDF while this one writes the other files (``beside``); the files are the
+    same byte for byte with 1. A second process only pays when it has a core of its own: on a
+    busy machine it competes with the work already there (ingest), so by default it is used
+    only when the 1-minute load average leaves at least one core free.
+    """
+    configured = current_app.config.get("REPORT_PROCESSES")
+    if configured is not None:
+        return max(1, int(configured))
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on this platform
+        return 1
+    return 2 if cores >= 2 and cores - load >= 1 else 1
+
+
 def write_folder(op: Operation, day: dt.date, target: Path) -> None:
     """Compute the night's report and write every file of it into ``target`` (not sealed)."""
+    n = workers()
     with _no_cycle_collector():
         data = content.build(
             op,
             day,
             silent_hours=float(current_app.config.get("REPORT_SILENT_HOURS", 6)),
             history=_stored_totals(op.id),
+            workers=n,
+        )
+        fonts_at = _font_cache()
+        printed = beside.start(
+            lambda: pdf.render(data, op, target / "report.pdf", fonts_at), workers=n
         )
         tables.write_summary(data, target / tables.SUMMARY)
         tables.write_groups(data, target / tables.GROUPS)
         tables.write_late(data, target / tables.LATE)
         tables.write_people(data, target / tables.PEOPLE)
-        pdf.render(data, op, target / "report.pdf", _font_cache())
         htmlpage.render(data, op, target / "report.html")
+        printed.result()
 
 
 def _same(a: Path, b: Path) -> list[str]:
