@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     # Processes a report may use: None = 2 when the load average leaves a core idle, else 1
     # (a forked second process derives the previous night and renders the PDF; same bytes).
     "REPORT_PROCESSES": None,
+    # Build the conflicts, headcounts and duplicates queues of open operations when `serve`
+    # starts (a background thread), so the first staff request does not pay for it.
+    "QUEUE_WARMUP": True,
 }
 
 

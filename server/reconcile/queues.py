@@ -10,9 +10,10 @@ import datetime as dt
 import json
 import threading
 import time
+from bisect import bisect_left, insort
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from server.db import database
@@ -30,7 +31,7 @@ from server.reconcile.derive import (
 from server.reconcile.derive import (
     PersonState as DerivedState,
 )
-from server.reconcile.headcounts import headcounts
+from server.reconcile.headcounts import _identity, _snapshot, headcounts
 
 QUEUES = (
     "missing",
@@ -296,17 +297,22 @@ def walkins(operation_id: int) -> list[dict[str, Any]]:
     return walkins_page(operation_id)[0]
 
 
-def _people_recs(operation_id: int) -> list[PersonRec]:
-    """Every person's duplicate keys: stored name keys when derived, else from the names."""
+def _people_rows(operation_id: int) -> list[tuple[Any, ...]]:
+    """Every person's duplicate inputs as stored: person columns and stored name keys."""
     param = database.obj.param
     cols = ", ".join(f'"p".{store._col(f).split(".", 1)[1]}' for f in store._PERSON_FIELDS)
-    out = []
-    for row in _q(
+    return _q(
         f'SELECT {cols}, "s"."name_keys" FROM "person" AS "p" '
         'LEFT JOIN "person_state" AS "s" ON "s"."person" = "p"."id" '
-        f'WHERE "p"."operation_id" = {param}',
+        f'WHERE "p"."operation_id" = {param} ORDER BY "p"."id"',
         [operation_id],
-    ):
+    )
+
+
+def _people_recs(operation_id: int) -> list[PersonRec]:
+    """Every person's duplicate keys: stored name keys when derived, else from the names."""
+    out = []
+    for row in _people_rows(operation_id):
         keys = json.loads(row[-1]) if row[-1] else []
         rec = store._person_rec_from_row(row[:-1])
         out.append(replace(rec, name_keys=tuple(keys)) if keys else rec)
@@ -314,16 +320,103 @@ def _people_recs(operation_id: int) -> list[PersonRec]:
 
 
 def _duplicates(operation_id: int) -> list[dict[str, Any]]:
+    """The whole computation of the duplicates queue."""
     roots = store.roots_of(store.links(operation_id))
     return duplicate_pairs(_people_recs(operation_id), roots, store.dismissed(operation_id))
 
 
+@dataclass
+class _DuplicatesKept:
+    """The duplicates queue of an operation with what it was computed from."""
+
+    key: tuple[Any, ...]
+    identity: tuple[Any, ...]  # the database and the operation's creation (ids get reused)
+    names: dict[Any, str]  # stored name keys by person, as stored
+    inputs: tuple[Any, ...]  # person rows, merge links, dismissed keys
+    items: list[dict[str, Any]]
+
+
+_DUPLICATES_KEPT: OrderedDict[int, _DuplicatesKept] = OrderedDict()
+_DUPLICATE_LOCKS: dict[int, threading.Lock] = {}
+
+
+def _stored_name_keys(operation_id: int) -> dict[Any, str]:
+    param = database.obj.param
+    return dict(
+        _q(
+            f'SELECT "person", "name_keys" FROM "person_state" WHERE "operation_id" = {param}',
+            [operation_id],
+        )
+    )
+
+
+def _duplicate_inputs(operation_id: int) -> tuple[Any, ...]:
+    param = database.obj.param
+    cols = ", ".join(store._col(f) for f in store._PERSON_FIELDS)
+    rows = _q(
+        f'SELECT {cols} FROM "person" WHERE "operation_id" = {param} ORDER BY "id"',
+        [operation_id],
+    )
+    return rows, store.links(operation_id), store.dismissed(operation_id)
+
+
+def _duplicates_of(names: dict[Any, str], inputs: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """``_duplicates`` from what it reads: the same records as ``_people_recs`` makes."""
+    rows, links, skip = inputs
+    stored = {str(store._uid(p)): raw for p, raw in names.items()}
+    recs = []
+    for row in rows:
+        rec = store._person_rec_from_row(row)
+        raw = stored.get(rec.id)
+        keys = json.loads(raw) if raw else []
+        recs.append(replace(rec, name_keys=tuple(keys)) if keys else rec)
+    return duplicate_pairs(recs, store.roots_of(links), skip)
+
+
 def duplicates(operation_id: int) -> list[dict[str, Any]]:
-    """Probable duplicate pairs with score and evidence (names of matching keys, no values)."""
-    return _cached("duplicates", operation_id, _duplicates)
+    """Probable duplicate pairs with score and evidence (names of matching keys, no values).
+
+    The same items as ``_duplicates`` (the whole computation), kept per operation with what
+    they were computed from: people's rows, stored name keys, merge links and dismissed keys
+    (``duplicate_pairs`` is a pure function of these). When the fingerprint moved, the stored
+    name keys are read again; the rest only when the change log, the people's count or their
+    latest update moved (``store.fingerprint``: what people, merges and dismissals change).
+    The pairs are computed again only when something read differs: check-ins change none of
+    it. All of it reads one snapshot of the database.
+    """
+    if database.in_transaction():
+        return _duplicates(operation_id)
+    with _CACHE_LOCK:
+        lock = _DUPLICATE_LOCKS.setdefault(operation_id, threading.Lock())
+    with lock, _snapshot():
+        key = store.fingerprint(operation_id)
+        if key is None:
+            return _duplicates(operation_id)
+        with _CACHE_LOCK:
+            kept = _DUPLICATES_KEPT.pop(operation_id, None)
+        if kept is None or kept.key != key:
+            identity = _identity(operation_id)
+            if kept is not None and kept.identity != identity:
+                kept = None
+            names = _stored_name_keys(operation_id)
+            if kept is None or kept.key[2:] != key[2:]:
+                inputs = _duplicate_inputs(operation_id)
+            else:
+                inputs = kept.inputs
+            if kept is None or names != kept.names or inputs != kept.inputs:
+                items = _duplicates_of(names, inputs)
+                kept = _DuplicatesKept(key, identity, names, inputs, items)
+            kept.key = key
+        with _CACHE_LOCK:
+            _DUPLICATES_KEPT[operation_id] = kept
+            while len(_DUPLICATES_KEPT) > _INDEXES_KEPT:
+                _DUPLICATES_KEPT.popitem(last=False)
+        return kept.items
 
 
 def _conflicts(operation_id: int) -> list[dict[str, Any]]:
+    """The whole computation of the conflicts queue: every stored open conflict, by key (and
+    person, for the same key stored for two people)."""
     param = database.obj.param
     out = []
     for person, group, raw in _q(
@@ -333,11 +426,233 @@ def _conflicts(operation_id: int) -> list[dict[str, Any]]:
     ):
         for c in json.loads(raw):
             out.append({**c, "person": store._uid(person), "group": group})
-    return sorted(out, key=lambda c: c["key"])
+    return sorted(out, key=lambda c: (c["key"], c["person"]))
 
 
 def conflicts(operation_id: int) -> list[dict[str, Any]]:
     return _cached("conflicts", operation_id, _conflicts)
+
+
+class _Sorted:
+    """A sorted list of distinct items kept in buckets of about ``LOAD``: adding or removing
+    one moves a bucket, not the whole list (400,000 conflicts at 1,000,000 events)."""
+
+    LOAD = 1000
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        """``items`` sorted and distinct."""
+        step = self.LOAD
+        self.buckets = [items[i : i + step] for i in range(0, len(items), step)]
+        self.maxes = [b[-1] for b in self.buckets]
+        self.size = len(items)
+
+    def add(self, item: tuple[str, str]) -> None:
+        self.size += 1
+        if not self.buckets:
+            self.buckets, self.maxes = [[item]], [item]
+            return
+        i = min(bisect_left(self.maxes, item), len(self.buckets) - 1)
+        bucket = self.buckets[i]
+        insort(bucket, item)
+        self.maxes[i] = bucket[-1]
+        if len(bucket) > 2 * self.LOAD:
+            half = len(bucket) // 2
+            self.buckets[i : i + 1] = [bucket[:half], bucket[half:]]
+            self.maxes[i : i + 1] = [bucket[half - 1], bucket[-1]]
+
+    def remove(self, item: tuple[str, str]) -> None:
+        i = bisect_left(self.maxes, item)
+        bucket = self.buckets[i] if i < len(self.buckets) else []
+        j = bisect_left(bucket, item)
+        if j == len(bucket) or bucket[j] != item:
+            raise KeyError(item)
+        del bucket[j]
+        self.size -= 1
+        if bucket:
+            self.maxes[i] = bucket[-1]
+        else:
+            del self.buckets[i], self.maxes[i]
+
+    def slice(self, offset: int, limit: int | None) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        end = self.size if limit is None else min(self.size, offset + limit)
+        start = 0
+        for bucket in self.buckets:
+            if start >= end:
+                break
+            stop = start + len(bucket)
+            if stop > offset:
+                out += bucket[max(0, offset - start) : end - start]
+            start = stop
+        return out
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for bucket in self.buckets:
+            yield from bucket
+
+
+@dataclass
+class _ConflictIndex:
+    """The conflicts queue's order: (key, person) of every stored open conflict, and per person
+    the stored version its keys were read at (``person_state.version`` digests the conflicts)."""
+
+    key: tuple[Any, ...]
+    people: dict[str, tuple[str, tuple[str, ...]]]
+    order: _Sorted
+
+
+#: Operations whose conflict index is kept: about 110 MB of RSS for 400,000 open conflicts.
+_INDEXES_KEPT = 2
+#: More people changed than this since the last read: the index is built again, not updated.
+_REBUILD_PEOPLE = 5000
+_CONFLICTS_KEPT: OrderedDict[int, _ConflictIndex] = OrderedDict()
+_CONFLICT_LOCKS: dict[int, threading.Lock] = {}
+
+
+def _keys_of(raw: str) -> tuple[str, ...]:
+    return tuple(c["key"] for c in json.loads(raw))
+
+
+def _conflict_rows(operation_id: int, people: list[str] | None) -> list[tuple[Any, ...]]:
+    """(person, version, group, conflicts) of the operation's people with open conflicts, or
+    of ``people`` (dashed ids) only."""
+    param = database.obj.param
+    if people is None:
+        return _q(
+            'SELECT "person", "version", "group", "conflicts" FROM "person_state" '
+            f'WHERE "operation_id" = {param} AND "conflicts" != \'[]\'',
+            [operation_id],
+        )
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(people), 500):
+        chunk = [store._hex(p) for p in people[i : i + 500]]
+        out += _q(
+            'SELECT "person", "version", "group", "conflicts" FROM "person_state" '
+            f'WHERE "operation_id" = {param} '
+            f'AND "person" IN ({", ".join([param] * len(chunk))})',
+            [operation_id, *chunk],
+        )
+    return out
+
+
+def _versions(operation_id: int) -> dict[str, str]:
+    """Every stored person's version (dashed id -> version), without the conflicts text."""
+    param = database.obj.param
+    return {
+        str(store._uid(p)): v
+        for p, v in _q(
+            f'SELECT "person", "version" FROM "person_state" WHERE "operation_id" = {param}',
+            [operation_id],
+        )
+    }
+
+
+def _build_conflicts(operation_id: int, key: tuple[Any, ...]) -> _ConflictIndex:
+    people: dict[str, tuple[str, tuple[str, ...]]] = {
+        p: (v, ()) for p, v in _versions(operation_id).items()
+    }
+    items = []
+    for person, version, _group, raw in _conflict_rows(operation_id, None):
+        pid = str(store._uid(person))
+        keys = _keys_of(raw)
+        people[pid] = (version, keys)
+        items += [(k, pid) for k in keys]
+    items.sort()
+    return _ConflictIndex(key, people, _Sorted(items))
+
+
+def _advance_conflicts(index: _ConflictIndex, operation_id: int, key: tuple[Any, ...]) -> bool:
+    """Take in the people whose stored version changed (or who came or went); False when so
+    many did that building the index again is cheaper."""
+    now = _versions(operation_id)
+    people = index.people
+    gone = [p for p in people if p not in now]
+    changed = [p for p, v in now.items() if (people.get(p) or ("",))[0] != v]
+    if len(gone) + len(changed) > _REBUILD_PEOPLE:
+        return False
+    fresh = {
+        str(store._uid(p)): (v, _keys_of(raw))
+        for p, v, _g, raw in _conflict_rows(operation_id, changed)
+    }
+    for p in gone:
+        for k in people.pop(p)[1]:
+            index.order.remove((k, p))
+    for p in changed:
+        old = people.get(p, ("", ()))[1]
+        people[p] = new = fresh.get(p, (now[p], ()))
+        if old != new[1]:
+            # Most changes leave a person's conflicts as they were, or add or drop a few.
+            kept = set(new[1])
+            for k in old:
+                if k not in kept:
+                    index.order.remove((k, p))
+            had = set(old)
+            for k in new[1]:
+                if k not in had:
+                    index.order.add((k, p))
+    index.key = key
+    return True
+
+
+def conflicts_page(
+    operation_id: int, limit: int | None = None, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the conflicts queue and its total: the same items as slicing ``_conflicts``.
+
+    The order (key, person of every open conflict) is kept per operation in this process and
+    updated from the stored versions of people when the fingerprint moved: only people whose
+    version changed are read again. The page's people are read for the items themselves. All
+    of it reads one snapshot of the database.
+    """
+    if database.in_transaction():
+        items = _conflicts(operation_id)
+        return items[offset : None if limit is None else offset + limit], len(items)
+    with _CACHE_LOCK:
+        lock = _CONFLICT_LOCKS.setdefault(operation_id, threading.Lock())
+    with lock, _snapshot():
+        key = store.fingerprint(operation_id)
+        if key is None:
+            items = _conflicts(operation_id)
+            return items[offset : None if limit is None else offset + limit], len(items)
+        with _CACHE_LOCK:
+            index = _CONFLICTS_KEPT.pop(operation_id, None)
+        try:
+            fresh = index is None or (
+                index.key != key and not _advance_conflicts(index, operation_id, key)
+            )
+        except KeyError:  # a kept key not found: never expected, but never a wrong page
+            fresh = True
+        if fresh or index is None:
+            index = _build_conflicts(operation_id, key)
+        page = index.order.slice(offset, limit)
+        rows = {
+            str(store._uid(p)): (v, g, raw)
+            for p, v, g, raw in _conflict_rows(operation_id, sorted({p for _k, p in page}))
+        }
+        items = []
+        parsed: dict[str, dict[str, dict[str, Any]]] = {}
+        for k, p in page:
+            version, group, raw = rows[p]
+            if version != index.people[p][0]:
+                raise RuntimeError("conflict index out of step with its snapshot")
+            if p not in parsed:
+                parsed[p] = {c["key"]: c for c in json.loads(raw)}
+            items.append({**parsed[p][k], "person": p, "group": group})
+        total = index.order.size
+        # Kept again only once read through: an error above leaves no half-updated index.
+        with _CACHE_LOCK:
+            _CONFLICTS_KEPT[operation_id] = index
+            while len(_CONFLICTS_KEPT) > _INDEXES_KEPT:
+                _CONFLICTS_KEPT.popitem(last=False)
+        return items, total
+
+
+def warm(operation_id: int) -> None:
+    """Build the kept indexes of an operation's queues (conflicts, headcounts, duplicates) so
+    the first staff request after the server starts does not pay for them."""
+    conflicts_page(operation_id, 1)
+    headcounts(operation_id)
+    duplicates(operation_id)
 
 
 def late(operation_id: int, cutoff: dt.datetime) -> list[dict[str, Any]]:
@@ -428,13 +743,15 @@ def queue_page(
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of a queue and the queue's total: the same items as slicing ``queue``.
 
-    ``missing`` and ``walkins`` page in SQL; ``duplicates``, ``conflicts`` and ``headcounts``
-    come from the per-operation cache; the others are small.
+    ``missing`` and ``walkins`` page in SQL; ``conflicts`` from its kept order (``conflicts_page``);
+    ``duplicates`` and ``headcounts`` from their per-operation caches; the others are small.
     """
     if name == "missing":
         return missing_page(operation_id, limit, offset)
     if name == "walkins":
         return walkins_page(operation_id, limit, offset)
+    if name == "conflicts":
+        return conflicts_page(operation_id, limit, offset)
     items = queue(operation_id, name, cutoff)
     return items[offset : offset + limit], len(items)
 
