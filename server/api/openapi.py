@@ -69,9 +69,16 @@ def api_doc(
     response: type[Schema] | Schema | None = None,
     status: int = 200,
     query: dict[str, str] | None = None,
+    refused_query: tuple[str, ...] = (),
     content_type: str = "application/json",
 ) -> Callable[[F], F]:
-    """Attach OpenAPI metadata to a view; the view itself is unchanged."""
+    """Attach OpenAPI metadata to a view; the view itself is unchanged.
+
+    ``refused_query`` names query parameters the view no longer takes but answers with its own
+    400 message (search terms moved to a request body, say). They pass
+    ``server.api.util.reject_unknown_query``, which allows every name of ``query``, so the view
+    can say what to do instead; the OpenAPI document leaves them out.
+    """
 
     def decorate(view: F) -> F:
         view._api_doc = {  # type: ignore[attr-defined]
@@ -79,7 +86,8 @@ def api_doc(
             "body": body,
             "response": response,
             "status": status,
-            "query": query or {},
+            "query": {**(query or {}), **dict.fromkeys(refused_query, "")},
+            "refused_query": refused_query,
             "content_type": content_type,
         }
         return view
@@ -152,6 +160,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
                         "schema": query_types.get(n, {"type": "string"}),
                     }
                     for n, d in meta.get("query", {}).items()
+                    if n not in meta.get("refused_query", ())
                 ],
                 "responses": {
                     "default": {

@@ -27,7 +27,9 @@ from server.reconcile.schemas import (
     ResolutionCreateSchema,
     ResolutionPageSchema,
     ResolutionSchema,
+    RosterFilterSchema,
     RosterPageSchema,
+    RosterSearchSchema,
     TimelineSchema,
 )
 from server.reports import exports
@@ -36,6 +38,8 @@ from sync.protocol import ErrorCode
 
 bp = Blueprint("reconcile", __name__)
 resolution_create = ResolutionCreateSchema()
+roster_filter_schema = RosterFilterSchema()
+roster_search_schema = RosterSearchSchema()
 
 
 def state_dict(s: DerivedState) -> dict[str, Any]:
@@ -126,76 +130,137 @@ def _matches(person: Person, state: DerivedState, q: str, may_see_documents: boo
     return all(any(h.startswith(w) for h in have) for w in wanted)
 
 
-def _roster(op: Operation) -> list[tuple[Person, DerivedState]]:
-    """The roster rows the query arguments ask for, in name order."""
-    staff = current_staff()
+#: The answer to a search term in a URL; it never repeats the term.
+SEARCH_IN_BODY = (
+    "Search terms are not taken in the URL (they would reach logs and browser history): send "
+    "them as q in the JSON body of POST /api/v1/operations/{op}/roster/search or "
+    "/roster/search.csv."
+)
+
+
+def _query_filters() -> dict[str, Any]:
+    """The roster filters of a GET's query arguments: group, state, source; never a search."""
+    if "q" in request.args:
+        raise MusterError(SEARCH_IN_BODY, code=ErrorCode.BAD_REQUEST)
     group = request.args.get("group")
     # isascii: "²".isdigit() is true but int() refuses it; the cap keeps the driver from overflow.
     if group and not (group.isascii() and group.isdigit() and int(group) <= MAX_ID):
         raise MusterError("group is an integer id.", code=ErrorCode.BAD_REQUEST)
-    rows = queues.states(op.id, int(group) if group else None)
-    wanted_states = [s for s in request.args.get("state", "").split(",") if s]
-    if any(s not in STATES for s in wanted_states):
+    states = [s for s in request.args.get("state", "").split(",") if s]
+    if any(s not in STATES for s in states):
         raise MusterError(
             "Unknown state filter.", code=ErrorCode.BAD_REQUEST, details={"states": list(STATES)}
         )
-    if wanted_states:
-        rows = [(p, s) for p, s in rows if s.state in wanted_states]
-    source = request.args.get("source")
-    if source:
-        rows = [(p, s) for p, s in rows if p.source == source]
-    q = request.args.get("q", "").strip()
+    return {
+        "q": "",
+        "group": int(group) if group else None,
+        "state": states,
+        "source": request.args.get("source") or None,
+    }
+
+
+def _roster(op: Operation, filters: dict[str, Any]) -> list[tuple[Person, DerivedState]]:
+    """The roster rows ``filters`` ask for (group, state, source, q), in name order.
+
+    ``filters`` is what ``_query_filters`` or ``RosterFilterSchema`` gives. A viewer's ``q``
+    matches names only, never a document number.
+    """
+    staff = current_staff()
+    rows = queues.states(op.id, filters["group"])
+    if filters["state"]:
+        rows = [(p, s) for p, s in rows if s.state in filters["state"]]
+    if filters["source"]:
+        rows = [(p, s) for p, s in rows if p.source == filters["source"]]
+    q = filters["q"].strip()
     if q:
         rows = [(p, s) for p, s in rows if _matches(p, s, q, staff.role != "viewer")]
     return rows
 
 
-@bp.get("/operations/<int:op_id>/roster")
-@api_doc(
-    "People with their reconciliation state; filters group, state, source, q (any script)",
-    response=RosterPageSchema,
-    query={
-        "group": "group id",
-        "state": "comma-separated states",
-        "source": "roster or walk-in",
-        "q": "name in any script, or document number",
-        "limit": "page size",
-        "offset": "start",
-    },
-)
-@require_staff()
-def roster(op_id: int) -> dict[str, Any]:
-    op = operation_for(current_staff(), op_id)
-    limit, offset = paging()
-    rows = _roster(op)
-    total = len(rows)
+def _page(op: Operation, filters: dict[str, Any], limit: int, offset: int) -> dict[str, Any]:
+    """One page of the filtered roster, each person as the staff member's role may see them."""
+    rows = _roster(op, filters)
     schema = person_schema_for(current_staff().role)
     return {
         "items": [
             {"person": schema.dump(p), "state": state_dict(s)}
             for p, s in rows[offset : offset + limit]
         ],
-        "total": total,
+        "total": len(rows),
         "limit": limit,
         "offset": offset,
     }
 
 
-@bp.get("/operations/<int:op_id>/roster.csv")
-@api_doc(
-    "The roster with states as CSV (viewers get no document numbers or phones)",
-    query={"group": "group id", "state": "comma-separated states", "q": "search"},
-)
-@require_staff()
-def roster_csv(op_id: int) -> Response:
-    op = operation_for(current_staff(), op_id)
-    rows = _roster(op)
+def _csv(op: Operation, filters: dict[str, Any]) -> Response:
+    """The filtered roster as a streamed CSV download, columns as the role may see them."""
+    rows = _roster(op, filters)
     schema = person_schema_for(current_staff().role)
     return Response(
         stream_with_context(exports.roster_csv(rows, schema)),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=roster-{op.id}.csv"},
     )
+
+
+@bp.get("/operations/<int:op_id>/roster")
+@api_doc(
+    "People with their reconciliation state; filters group, state, source. To search by name "
+    "or document number use POST .../roster/search (a q here answers 400)",
+    response=RosterPageSchema,
+    query={
+        "group": "group id",
+        "state": "comma-separated states",
+        "source": "roster or walk-in",
+        "limit": "page size",
+        "offset": "start",
+    },
+    refused_query=("q",),
+)
+@require_staff()
+def roster(op_id: int) -> dict[str, Any]:
+    op = operation_for(current_staff(), op_id)
+    limit, offset = paging()
+    return _page(op, _query_filters(), limit, offset)
+
+
+@bp.post("/operations/<int:op_id>/roster/search")
+@api_doc(
+    "Search the roster by name in any script or (coordinators, admins) document number, with "
+    "the roster's filters; the terms travel in the body, never the URL",
+    body=RosterSearchSchema,
+    response=RosterPageSchema,
+)
+@require_staff()
+def roster_search(op_id: int) -> dict[str, Any]:
+    op = operation_for(current_staff(), op_id)
+    data = load_json(roster_search_schema)
+    return _page(op, data, data.pop("limit"), data.pop("offset"))
+
+
+@bp.get("/operations/<int:op_id>/roster.csv")
+@api_doc(
+    "The roster with states as CSV (viewers get no document numbers or phones); to search, "
+    "POST .../roster/search.csv",
+    query={"group": "group id", "state": "comma-separated states", "source": "roster or walk-in"},
+    refused_query=("q",),
+)
+@require_staff()
+def roster_csv(op_id: int) -> Response:
+    op = operation_for(current_staff(), op_id)
+    return _csv(op, _query_filters())
+
+
+@bp.post("/operations/<int:op_id>/roster/search.csv")
+@api_doc(
+    "The roster search as CSV (viewers get no document numbers or phones); the terms travel in "
+    "the body, never the URL",
+    body=RosterFilterSchema,
+)
+@require_staff()
+def roster_search_csv(op_id: int) -> Response:
+    op = operation_for(current_staff(), op_id)
+    return _csv(op, load_json(roster_filter_schema))
 
 
 @bp.get("/operations/<int:op_id>/people/<uuid:person_id>/timeline")

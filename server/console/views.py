@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, redirect, render_template, request, url_for
+from flask import Flask, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
 from server.api import devices as devices_api
@@ -26,6 +27,7 @@ from server.console import chart, present
 from server.console.blueprint import bp
 from server.errors import NotFound
 from server.models import Assignment, Checkpoint, Device, Group, Operation, Person
+from server.operations.schemas import MAX_ID
 from server.people.schemas import person_schema_for
 from server.reconcile import queues
 from server.reconcile.derive import STATES
@@ -106,32 +108,86 @@ def dashboard(op_id: int) -> str:
     )
 
 
+#: Console roster page size.
+ROSTER_PAGE = 200
+
+
 @bp.get("/operations/<int:op_id>/roster")
-def roster(op_id: int) -> str:
-    """A group's roster (or everyone's) with states; filters and search in any script."""
+def roster(op_id: int) -> str | Response:
+    """A group's roster (or everyone's) with states, filtered by the URL's group and state.
+
+    Searching posts the form to ``roster_search``: names and document numbers never go in a URL.
+    An old link with ``?q=`` is sent back here without it.
+    """
+    if "q" in request.args:
+        # Checked before the log-in, so the login redirect's next= cannot carry the terms.
+        flash(_("Search terms are kept out of links: use the search box."), "error")
+        kept: dict[str, Any] = {k: v for k, v in request.args.items() if k != "q"}
+        return redirect(url_for("console.roster", op_id=op_id, **kept), code=303)
     op = operation_for(current_staff(), op_id)
+    limit, offset = paging(default=ROSTER_PAGE)
+    filters = reconcile_api._query_filters()  # the API's: group, state, source
+    return _roster_page(op, filters, limit, offset)
+
+
+@bp.post("/operations/<int:op_id>/roster")
+def roster_search(op_id: int) -> str | Response:
+    """The roster searched by name in any script or (coordinators) document number.
+
+    The search form and the "More" button post the terms with the CSRF token; the results
+    render from the POST. Without terms the non-personal filters go back into the URL.
+    """
+    op = operation_for(current_staff(), op_id)
+    form = {
+        "q": request.form.get("q", "").strip(),
+        "group": request.form.get("group") or None,
+        "state": [s for v in request.form.getlist("state") for s in v.split(",") if s],
+        "source": request.form.get("source") or None,
+    }
+    try:
+        filters = reconcile_api.roster_filter_schema.load(form)
+        offset = int(request.form.get("offset") or 0)
+        if not 0 <= offset <= MAX_ID:
+            raise ValueError(offset)
+    except (ValidationError, ValueError):
+        flash(_("This search form was not valid; nothing was searched."), "error")
+        return redirect(url_for("console.roster", op_id=op.id), code=303)
+    if not filters["q"]:
+        return redirect(url_for("console.roster", op_id=op.id, **_url_filters(filters)), code=303)
+    return _roster_page(op, filters, ROSTER_PAGE, offset)
+
+
+def _url_filters(filters: dict[str, Any]) -> dict[str, Any]:
+    """The filters that may go in a URL (group, state, source): none of them is personal."""
+    kept = {
+        "group": filters["group"],
+        "state": ",".join(filters["state"]) or None,
+        "source": filters["source"],
+    }
+    return {k: v for k, v in kept.items() if v is not None}
+
+
+def _roster_page(op: Operation, filters: dict[str, Any], limit: int, offset: int) -> str:
+    """The roster page for ``filters`` (the API's roster filter and search)."""
     ctx = _context(op)
-    limit, offset = paging(default=200)
-    rows = reconcile_api._roster(op)  # the API's filter: group, state, source, q
+    rows = reconcile_api._roster(op, filters)
     schema = person_schema_for(current_staff().role)
-    group_arg = request.args.get("group", "")
-    group = int(group_arg) if group_arg.isdigit() else None
-    summary = None
-    if group is not None:
-        summary = api(reconcile_api.group_summary, op_id, group)
-    next_url = None
+    group = filters["group"]
+    summary = api(reconcile_api.group_summary, op.id, group) if group is not None else None
+    more = None
     if len(rows) > offset + limit:
-        args: dict[str, Any] = {**request.args.to_dict(), "offset": offset + limit}
-        next_url = url_for("console.roster", op_id=op.id, **args)
+        more = {**_url_filters(filters), "offset": offset + limit}
+        if limit != ROSTER_PAGE:
+            more["limit"] = limit
     return render_template(
         "console/roster.html",
-        next_url=next_url,
+        more=more,
         rows=[(schema.dump(p), s) for p, s in rows[offset : offset + limit]],
         total=len(rows),
         group=group,
         summary=summary,
         states=STATES,
-        args=request.args,
+        search=filters,
         **ctx,
     )
 

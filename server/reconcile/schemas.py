@@ -6,7 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.operations.schemas import ID_RANGE, StrictSchema, UtcDateTime
+from server.models.person import PERSON_SOURCES
+from server.operations.schemas import ID_RANGE, MAX_ID, StrictSchema, UtcDateTime
 from server.reconcile.derive import RESOLUTION_KINDS, STATES
 from server.reconcile.queues import QUEUES
 
@@ -108,6 +109,30 @@ class RosterPageSchema(Schema):
     total = fields.Int(dump_only=True)
     limit = fields.Int(dump_only=True)
     offset = fields.Int(dump_only=True)
+
+
+class RosterFilterSchema(StrictSchema):
+    """Roster filters and search terms as staff send them: in a request body, never a URL.
+
+    ``q`` is a name in any script or (for coordinators and admins) a document number; names
+    and documents in a URL would reach proxy logs, browser history and ``Referer`` headers.
+    """
+
+    q = fields.Str(load_default="", validate=validate.Length(max=300))
+    group = fields.Int(load_default=None, allow_none=True, validate=ID_RANGE)
+    state = fields.List(
+        fields.Str(validate=validate.OneOf(STATES)),
+        load_default=list,
+        validate=validate.Length(max=len(STATES)),
+    )
+    source = fields.Str(load_default=None, allow_none=True, validate=validate.OneOf(PERSON_SOURCES))
+
+
+class RosterSearchSchema(RosterFilterSchema):
+    """A roster search with its page: the filters plus ``limit`` and ``offset``."""
+
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=MAX_ID))
 
 
 class TimelineSchema(Schema):

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -95,12 +96,27 @@ def test_a_coordinator_resolves_a_missing_person_duplicates_and_a_conflict_and_c
     assert counts == {"missing": "3", "duplicates": "1", "conflicts": "1"}
     assert page.locator("svg.chart polyline").count() == 1
 
-    # Search in another script finds the person; the roster shows both scripts.
+    # Search in another script finds the person; the roster shows both scripts. The terms are
+    # posted: no address the browser asks for or sends as Referer carries them.
     page.click("nav.opnav >> text=People")
-    page.fill("#q", "佐藤")
-    page.click("form.filters button")
-    assert page.text_content("#count") == "1 people"
-    assert page.text_content("table.roster a.pname") == "Kenji Sato"
+    sent: list[str] = []
+    page.on("request", lambda r: sent.extend([r.url, r.headers.get("referer", "")]))
+    for query, wanted in (
+        ("Sato", "Kenji Sato"),
+        ("Коваленко", "Олена Коваленко"),
+        ("佐藤", "Kenji Sato"),
+    ):
+        page.fill("#q", query)
+        page.click("form.filters button")
+        assert page.text_content("#count") == "1 people"
+        assert page.text_content("table.roster a.pname") == wanted
+        assert page.url == f"{url}/console/operations/{op}/roster"
+        assert page.input_value("#q") == query
+    page.click("table.roster a.pname")
+    page.wait_for_selector("h1.pname")
+    assert len(sent) >= 8 and f"{url}/console/operations/{op}/roster" in sent
+    for query in ("Sato", "Коваленко", "佐藤"):
+        assert not [u for u in sent if query in u or quote(query) in u or "q=" in u], query
 
     # The missing queue: Amira Haddad was never seen; a coordinator confirms her by phone.
     page.goto(f"{url}/console/operations/{op}/queues/missing")
@@ -156,6 +172,12 @@ def test_a_coordinator_resolves_a_missing_person_duplicates_and_a_conflict_and_c
     # Nothing wider than the phone: no sideways scrolling.
     assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     small.screenshot(path=str(ARTIFACTS / "console-phone.png"), full_page=True)
+    small.goto(f"{url}/console/operations/{op}/roster")
+    small.fill("#q", "佐藤")
+    small.click("form.filters button")
+    assert small.text_content("#count") == "1 people"
+    assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    small.screenshot(path=str(ARTIFACTS / "console-roster-phone.png"), full_page=True)
     assert blocked == []
     phone.close()
     context.close()
@@ -188,6 +210,9 @@ def test_a_viewer_sees_counts_but_cannot_reach_document_numbers_or_phones(
     assert page.text_content("h1.pname") == "张伟"
     assert page.text_content("p.alt") == "Zhang Wei"
     # A document number is no search key for a viewer.
-    page.goto(f"{url}/console/operations/{op}/roster?q=E1234567")
+    page.goto(f"{url}/console/operations/{op}/roster")
+    page.fill("#q", "E1234567")
+    page.click("form.filters button")
     assert page.text_content("#count") == "0 people"
+    assert page.url == f"{url}/console/operations/{op}/roster"
     context.close()

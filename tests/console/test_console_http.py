@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from server.console import chart
 from server.db import database
@@ -15,6 +18,12 @@ from server.models import AuditEntry, Device, Resolution
 from server.staff import service
 from tests.conftest import login
 from tests.console.conftest import console_login, csrf_token
+
+
+def search(client: FlaskClient, op: int, **form: str) -> TestResponse:
+    """Post the roster's search form (with its CSRF token), as the page does."""
+    token = csrf_token(client, f"/console/operations/{op}/roster")
+    return client.post(f"/console/operations/{op}/roster", data={**form, "csrf_token": token})
 
 
 def resolutions(app: Flask) -> list[tuple[str, str]]:
@@ -174,14 +183,14 @@ def test_a_viewer_sees_counts_but_no_document_numbers_or_phones(
         html = client.get(path).get_data(as_text=True)
         assert "E1234567" not in html and "E12 345 67" not in html, path
         assert "+380" not in html, path
-    search = client.get(f"/console/operations/{op}/roster?q=E1234567").get_data(as_text=True)
-    assert 'id="count">0 people<' in search
+    assert 'id="count">0 people<' in search(client, op, q="E1234567").get_data(as_text=True)
+    assert 'id="count">0 people<' in search(client, op, q="e12-345-67").get_data(as_text=True)
 
     coordinator = app.test_client()
     console_login(coordinator, "coord", seeded["staff"]["coordinator"])
     person = coordinator.get(f"/console/operations/{op}/people/{zhang}").get_data(as_text=True)
     assert 'id="document">E1234567<' in person and 'id="phone">+380 50 000 0001<' in person
-    found = coordinator.get(f"/console/operations/{op}/roster?q=e12-345-67")
+    found = search(coordinator, op, q="e12-345-67")
     assert 'id="count">2 people<' in found.get_data(as_text=True)  # the walk-in has it too
 
 
@@ -191,13 +200,130 @@ def test_names_are_searched_and_shown_in_every_script(
     op = seeded["op"]
     console_login(client, "viewer", seeded["staff"]["viewer"])
     for query, wanted in (("佐藤", "Kenji Sato"), ("петренко", "Ivan Petrenko"), ("wei", "张伟")):
-        html = client.get(f"/console/operations/{op}/roster?group=1&q={query}").get_data(
-            as_text=True
-        )
+        html = search(client, op, q=query, group="1").get_data(as_text=True)
         assert 'id="count">1 people<' in html, query
         assert re.search(r'class="pname"[^>]*>([^<]+)<', html).group(1) == wanted  # type: ignore[union-attr]
-    html = client.get(f"/console/operations/{op}/roster?q=kenji").get_data(as_text=True)
+    html = search(client, op, q="kenji").get_data(as_text=True)
     assert '<span class="alt">佐藤健二</span>' in html
+
+
+def test_a_search_by_name_in_latin_cyrillic_or_chinese_posts_and_no_url_carries_the_terms(
+    client: FlaskClient, seeded: dict[str, Any]
+) -> None:
+    op = seeded["op"]
+    console_login(client, "coord", seeded["staff"]["coordinator"])
+    page = client.get(f"/console/operations/{op}/roster").get_data(as_text=True)
+    form = re.search(r'<form method="(\w+)" class="filters" action="([^"]+)"', page)
+    assert form is not None and form.groups() == ("post", f"/console/operations/{op}/roster")
+    for query, wanted in (
+        ("Kenji", "Kenji Sato"),
+        ("Коваленко", "Олена Коваленко"),
+        ("佐藤", "Kenji Sato"),
+    ):
+        resp = search(client, op, q=query)
+        assert (resp.status_code, resp.request.path) == (200, f"/console/operations/{op}/roster")
+        assert resp.request.query_string == b"" and "Location" not in resp.headers
+        html = resp.get_data(as_text=True)
+        assert 'id="count">1 people<' in html, query
+        assert re.search(r'class="pname"[^>]*>([^<]+)<', html).group(1) == wanted  # type: ignore[union-attr]
+        assert f'name="q" id="q" value="{query}"' in html  # the box keeps the terms
+        urls = re.findall(r'(?:href|action|src)="([^"]*)"', html)
+        hidden_next = re.findall(r'name="next" value="([^"]*)"', html)
+        assert len(urls) >= 8
+        for url in urls + hidden_next:
+            assert query not in url and quote(query) not in url and "q=" not in url, url
+    # Without terms the non-personal filters go to the URL (a link one may keep).
+    resp = search(client, op, q=" ", group="1", state="not_seen")
+    assert (resp.status_code, resp.headers["Location"]) == (
+        303,
+        f"/console/operations/{op}/roster?group=1&state=not_seen",
+    )
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'id="count">1 people<' in page  # Amira Haddad
+
+
+def test_an_old_link_with_search_terms_is_sent_back_without_them(
+    client: FlaskClient, seeded: dict[str, Any]
+) -> None:
+    op = seeded["op"]
+    anonymous = client.get(f"/console/operations/{op}/roster?group=1&q=%E4%BD%90%E8%97%A4")
+    assert (anonymous.status_code, anonymous.headers["Location"]) == (
+        303,
+        f"/console/operations/{op}/roster?group=1",
+    )
+    console_login(client, "viewer", seeded["staff"]["viewer"])
+    resp = client.get(f"/console/operations/{op}/roster?q=Kenji", follow_redirects=True)
+    assert resp.request.path == f"/console/operations/{op}/roster"
+    assert resp.request.query_string == b""
+    html = resp.get_data(as_text=True)
+    assert "Search terms are kept out of links: use the search box." in html
+    assert 'id="count">9 people<' in html and "Kenji" in html  # the whole roster, unsearched
+
+
+def test_more_pages_of_a_search_are_posted_with_the_terms_in_hidden_fields(
+    client: FlaskClient, seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("server.console.views.ROSTER_PAGE", 1)
+    op = seeded["op"]
+    console_login(client, "viewer", seeded["staff"]["viewer"])
+    first = search(client, op, q="wei").get_data(as_text=True)
+    assert 'id="count">2 people<' in first
+    more = re.search(r'<form method="post" class="more" action="([^"]+)">(.*?)</form>', first, re.S)
+    assert more is not None and more.group(1) == f"/console/operations/{op}/roster"
+    hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', more.group(2)))
+    assert set(hidden) == {"csrf_token", "q", "offset"}
+    assert (hidden["q"], hidden["offset"]) == ("wei", "1")
+    second = client.post(more.group(1), data=hidden)
+    assert second.status_code == 200
+    html = second.get_data(as_text=True)
+    assert 'id="count">2 people<' in html and 'class="more"' not in html
+    shown = [re.findall(r'class="pname"[^>]*>([^<]+)<', page) for page in (first, html)]
+    assert [len(names) for names in shown] == [1, 1]
+    assert sorted(shown[0] + shown[1]) == ["Zhang Wei", "张伟"]  # the walk-in and the roster
+    # Without terms, paging stays a plain link with the non-personal filters.
+    listing = client.get(f"/console/operations/{op}/roster?group=1&state=not_seen,checked_in")
+    link = re.search(r'<a href="([^"]+)">More</a>', listing.get_data(as_text=True))
+    assert link is not None
+    assert link.group(1) == (
+        f"/console/operations/{op}/roster?group=1&amp;state=not_seen,checked_in&amp;offset=1"
+    )
+
+
+def test_the_search_page_and_its_new_messages_are_in_simplified_chinese(
+    client: FlaskClient, seeded: dict[str, Any]
+) -> None:
+    op = seeded["op"]
+    token = csrf_token(client, "/console/login")
+    client.post("/console/lang", data={"lang": "zh_Hans", "next": "/", "csrf_token": token})
+    console_login(client, "viewer", seeded["staff"]["viewer"])
+    html = search(client, op, q="佐藤").get_data(as_text=True)
+    assert 'id="count">1 人<' in html and ">筛选</button>" in html
+    assert 'placeholder="任意文字的姓名"' in html  # a viewer is not offered document search
+    old_link = client.get(f"/console/operations/{op}/roster?q=x", follow_redirects=True)
+    assert "搜索词不会放进链接：请使用搜索框。" in old_link.get_data(as_text=True)
+    token = csrf_token(client, f"/console/operations/{op}/roster")
+    bad = client.post(
+        f"/console/operations/{op}/roster",
+        data={"q": "x", "offset": "-1", "csrf_token": token},
+        follow_redirects=True,
+    )
+    assert "搜索表单无效，未进行搜索。" in bad.get_data(as_text=True)
+
+
+def test_a_search_form_without_its_csrf_token_is_refused(
+    client: FlaskClient, seeded: dict[str, Any]
+) -> None:
+    op = seeded["op"]
+    console_login(client, "viewer", seeded["staff"]["viewer"])
+    resp = client.post(f"/console/operations/{op}/roster", data={"q": "Kenji"})
+    assert resp.status_code == 400
+    assert "Kenji" not in resp.get_data(as_text=True)
+    token = csrf_token(client, f"/console/operations/{op}/roster")
+    bad = client.post(
+        f"/console/operations/{op}/roster",
+        data={"q": "Kenji", "state": "lost", "csrf_token": token},
+    )
+    assert (bad.status_code, bad.headers["Location"]) == (303, f"/console/operations/{op}/roster")
 
 
 def test_login_attempts_are_limited_per_address_and_username(

@@ -264,6 +264,8 @@ def _api_request(w: World, case: Case, row: Row) -> int:
         "enrolments": {},
         "groups": {"name": f"Bus {n}", "expected_size": 3, "route": [op.checkpoint]},
         "resolutions": {"kind": "confirm", "person": op.people[0], "reason": "seen"},
+        "search": {"q": "Cedar"},
+        "search.csv": {"q": "Cedar"},
     }
     kw: dict[str, Any] = {"headers": headers}
     if row.rule.endswith("/rosters"):
@@ -290,6 +292,7 @@ def _console_request(w: World, case: Case, row: Row) -> int:
         "resolutions": {"kind": "confirm", "person": op.people[0], "reason": "seen"},
         "code": {"label": "phone"},
         "revoke": {"reason": "lost"},
+        "roster": {"q": "Cedar"},
     }
     data = None
     if row.method == "POST":
@@ -377,7 +380,7 @@ def test_the_matrix_covers_every_api_rule_and_console_page(world: World) -> None
     table = {(r.method, r.rule) for r in [*API, *CONSOLE, *SYNC]}
     assert rules - table == set()
     assert table - rules == set()
-    assert len(CASES) == 465
+    assert len(CASES) == 492
 
 
 def test_ids_from_another_operation_answer_404_not_their_data(world: World) -> None:
