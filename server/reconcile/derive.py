@@ -12,8 +12,10 @@ a void aimed at another device's event retracts nothing and is reported as a con
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -200,20 +202,41 @@ class PersonState:
         return self.version_of(self.encoded())
 
 
+#: Field getters for passes that run in C (``map``) over a million events.
+_ID = operator.attrgetter("id")
+_KIND = operator.attrgetter("kind")
+_CAPTURED = operator.attrgetter("captured_ms")
+_SKEW = operator.attrgetter("skew_ms")
+
+
 def unique_sorted(events: Iterable[EventRec]) -> list[EventRec]:
     """Drop repeated event ids and sort in the one deterministic order."""
-    by_id: dict[str, EventRec] = {}
-    for e in events:
-        by_id.setdefault(e.id, e)
-    # ``EventRec.order`` spelled out: two property calls less per event.
-    if len(by_id) < 1000:
+    if not isinstance(events, list):
+        events = list(events)
+    if len(events) < 1000:
+        by_id: dict[str, EventRec] = {}
+        for e in events:
+            by_id.setdefault(e.id, e)
+        # ``EventRec.order`` spelled out: two property calls less per event.
         return sorted(
             by_id.values(), key=lambda e: (e.captured_ms - e.skew_ms, e.device, e.seq, e.id)
         )
-    # Many events (a whole operation): sort by corrected time alone, a much faster integer
-    # sort, then put each run of equal times in (device, seq, id) order. Same result.
-    out = sorted(by_id.values(), key=lambda e: e.captured_ms - e.skew_ms)
-    times = [e.captured_ms - e.skew_ms for e in out]
+    # Many events (a whole operation): the first of each id (a dict keeps the last value given
+    # for a key, so the list goes in backwards; its order does not matter, ids being unique
+    # after), sorted by corrected time alone, an integer sort of indices, then each run of
+    # equal times put in (device, seq, id) order. Same result; the passes run in C.
+    ids = list(map(_ID, events))
+    values = (
+        events
+        if len(set(ids)) == len(ids)
+        else list(dict(zip(reversed(ids), reversed(events), strict=True)).values())
+    )
+    del ids
+    at = list(map(operator.sub, map(_CAPTURED, values), map(_SKEW, values)))
+    order = sorted(range(len(values)), key=at.__getitem__)
+    out = list(map(values.__getitem__, order))
+    times = list(map(at.__getitem__, order))
+    del at, order
     ties = [i for i in range(1, len(times)) if times[i] == times[i - 1]]
     k = 0
     while k < len(ties):
@@ -240,13 +263,16 @@ def active_resolutions(resolutions: Iterable[ResolutionRec]) -> list[ResolutionR
 
 def retractions(events: Sequence[EventRec]) -> tuple[set[str], list[EventRec]]:
     """Ids retracted by same-device voids, and the voids that aimed at another device's event."""
-    by_id = {e.id: e for e in events}
+    # Most people have no void: a pass in C finds that, and only voids' targets are mapped.
+    if "void" not in map(_KIND, events):
+        return set(), []
+    voids = [e for e in events if e.kind == "void" and e.ref is not None]
+    refs = {v.ref for v in voids}
+    by_id = {e.id: e for e in events if e.id in refs}  # the last of a repeated id, as before
     retracted: set[str] = set()
     foreign: list[EventRec] = []
-    for e in events:
-        if e.kind != "void" or e.ref is None:
-            continue
-        target = by_id.get(e.ref)
+    for e in voids:
+        target = by_id.get(e.ref)  # type: ignore[arg-type]
         if target is None or target.kind == "void":
             continue
         if target.device == e.device:
@@ -339,6 +365,13 @@ def _observation_state(e: EventRec, route: tuple[int, ...]) -> str:
     return "checked_in"
 
 
+@functools.lru_cache(maxsize=1024)
+def _positions(route: tuple[int, ...]) -> dict[int, int]:
+    """checkpoint -> its 1-based position on ``route``, made once per route (``_conflicts``
+    runs once per person); shared, so never changed by callers."""
+    return {cp: i for i, cp in enumerate(route, start=1)}
+
+
 def _conflicts(
     observations: list[EventRec], foreign_voids: list[EventRec], route: tuple[int, ...]
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -357,31 +390,43 @@ def _conflicts(
         if key not in found:
             found[key] = {"key": key, "kind": kind, "events": ids}
 
-    position = {cp: i for i, cp in enumerate(route, start=1)}
+    position = (
+        _positions(route)
+        if type(route) is tuple
+        else {cp: i for i, cp in enumerate(route, start=1)}
+    )
     furthest: EventRec | None = None
+    far = 0  # the route position of ``furthest``
     for e in observations:
         pos = position.get(e.checkpoint or -1)
         if pos is None or e.status in ("absent", "left"):
             continue
-        if furthest is not None and pos < position[furthest.checkpoint or -1]:
+        if furthest is not None and pos < far:
             add("route_reversal", furthest, e)
-        if furthest is None or pos > position[furthest.checkpoint or -1]:
-            furthest = e
-    for i, a in enumerate(observations):
-        for b in observations[i + 1 :]:
-            gap = b.corrected_ms - a.corrected_ms
-            if gap > max(TWO_PLACES_WINDOW_MS, CONTRADICTION_WINDOW_MS):
-                break
-            if a.device == b.device:
-                continue
-            if (
-                a.checkpoint != b.checkpoint
-                and gap <= TWO_PLACES_WINDOW_MS
-                and "absent" not in (a.status, b.status)
-            ):
-                add("two_places", a, b)
-            elif a.checkpoint == b.checkpoint and _contradict(a.status, b.status):
-                add("contradictory_status", a, b)
+        if furthest is None or pos > far:
+            furthest, far = e, pos
+    n = len(observations)
+    if n > 1:
+        # Observations are in corrected-time order: each is paired with the next ones until
+        # they are further apart than either window (times computed once, no list slices).
+        times = [e.captured_ms - e.skew_ms for e in observations]
+        for i in range(n - 1):
+            a, start = observations[i], times[i]
+            for j in range(i + 1, n):
+                gap = times[j] - start
+                if gap > FOLD_WINDOW_MS:  # max(TWO_PLACES_WINDOW_MS, CONTRADICTION_WINDOW_MS)
+                    break
+                b = observations[j]
+                if a.device == b.device:
+                    continue
+                if (
+                    a.checkpoint != b.checkpoint
+                    and gap <= TWO_PLACES_WINDOW_MS
+                    and "absent" not in (a.status, b.status)
+                ):
+                    add("two_places", a, b)
+                elif a.checkpoint == b.checkpoint and _contradict(a.status, b.status):
+                    add("contradictory_status", a, b)
     for v in foreign_voids:
         add("foreign_void", v)
     return sorted(found.values(), key=lambda c: c["key"]), furthest.id if furthest else None
@@ -414,9 +459,12 @@ def derive_person(
     """
     ordered = events if presorted and isinstance(events, list) else unique_sorted(events)
     retracted, foreign = retractions(ordered)
-    mine = [r for r in active_resolutions(resolutions)]
+    mine = active_resolutions(resolutions) if resolutions else []  # most people have none
     members = {person.id, *members}
-    live = [e for e in ordered if e.id not in retracted and e.person in members]
+    if retracted:
+        live = [e for e in ordered if e.id not in retracted and e.person in members]
+    else:
+        live = [e for e in ordered if e.person in members]
     observations = [e for e in live if e.kind in ("checkin", "walkin")]
     group_id = person.group
     for r in mine:
@@ -430,8 +478,12 @@ def derive_person(
         reason="not seen at any checkpoint",
         name_keys=sorted(person.name_keys),
     )
-    state.event_count = sum(1 for e in ordered if e.person in members)
-    voids_here = [e for e in foreign if e.ref in {x.id for x in ordered if x.person in members}]
+    state.event_count = sum(1 for e in ordered if e.person in members) if retracted else len(live)
+    if foreign:
+        theirs = {x.id for x in ordered if x.person in members}
+        voids_here = [e for e in foreign if e.ref in theirs]
+    else:
+        voids_here = []
     state.conflicts, state.furthest = _conflicts(observations, voids_here, route)
     if prior is not None:
         state.event_count += prior.event_count
@@ -440,23 +492,39 @@ def derive_person(
             (c["key"], c) for c in state.conflicts if not prior.fresh.isdisjoint(c["events"])
         )
         state.conflicts = sorted(merged.values(), key=lambda c: c["key"])
-    resolved = {
-        str(r.payload.get("key"))
-        for r in mine
-        if r.kind == "resolve" and str(r.person) == person.id
-    }
-    state.conflicts = [c for c in state.conflicts if c["key"] not in resolved][:MAX_OPEN_CONFLICTS]
-    state.flags = sorted(
-        {e.flag for e in live if e.kind == "flag" and e.flag} | set(prior.flags if prior else ())
+    if mine:
+        resolved = {
+            str(r.payload.get("key"))
+            for r in mine
+            if r.kind == "resolve" and str(r.person) == person.id
+        }
+        state.conflicts = [c for c in state.conflicts if c["key"] not in resolved]
+    del state.conflicts[MAX_OPEN_CONFLICTS:]
+    # Flags are the live events that are not observations (when there are any such).
+    flags = (
+        {e.flag for e in live if e.kind == "flag" and e.flag}
+        if len(observations) < len(live)
+        else set()
     )
+    state.flags = sorted(flags | set(prior.flags) if prior else flags)
+    decisive: list[tuple[tuple[int, str], str, str]] = []
     if observations:
         last = observations[-1]
-        state.last_checkpoint, state.last_seen_ms = last.checkpoint, last.corrected_ms
+        at = last.captured_ms - last.skew_ms
+        state.last_checkpoint, state.last_seen_ms = last.checkpoint, at
         state.route_pos = route.index(last.checkpoint) + 1 if last.checkpoint in route else None
-    decisive: list[tuple[tuple[int, str], str, str]] = [
-        ((e.corrected_ms, e.id), _observation_state(e, route), f"checkpoint {e.checkpoint}")
-        for e in observations
-    ]
+        # The observation with the greatest (corrected time, id): among the last ones, which
+        # share the greatest corrected time (observations are in corrected-time order).
+        top = last
+        for k in range(len(observations) - 2, -1, -1):
+            e = observations[k]
+            if e.captured_ms - e.skew_ms != at:
+                break
+            if e.id > top.id:
+                top = e
+        decisive.append(
+            ((at, top.id), _observation_state(top, route), f"checkpoint {top.checkpoint}")
+        )
     for r in mine:
         if str(r.person) == person.id and r.kind in ("confirm", "declare_missing"):
             label = "confirmed" if r.kind == "confirm" else "missing"
@@ -471,8 +539,10 @@ def derive_person(
             "confirmed": "confirmed by staff",
             "missing": "declared missing by staff",
         }[state.state]
-    if state.state in ("checked_in", "arrived", "confirmed") and set(state.flags) & set(
-        ASSISTANCE_FLAGS
+    if (
+        state.flags
+        and state.state in ("checked_in", "arrived", "confirmed")
+        and set(state.flags) & set(ASSISTANCE_FLAGS)
     ):
         state.state, state.reason = "needs_assistance", "flagged: " + ",".join(state.flags)
     if merged_into is not None:
@@ -732,17 +802,24 @@ def derive_operation(
     # Only voids name no person: their owner is their target's (ids are unique by now).
     refs = {e.ref for e in events if not e.person and e.ref is not None}
     owner_of = {e.id: e.person for e in events if e.id in refs} if refs else {}
+    listed = by_person.get
     for e in events:
         owner = e.person or (owner_of.get(e.ref) if e.ref is not None else None)
         if owner:
-            root = roots.get(owner, owner) if roots else owner
-            mine = by_person.get(root)
+            mine = listed(owner)
             if mine is None:
-                by_person[root] = [e]
+                by_person[owner] = [e]
             else:
                 mine.append(e)
-            if owner in roots:
-                by_person.setdefault(owner, []).append(e)
+    # A merged record's events count for its root too: the root's list is the union of its
+    # cluster's lists, in the same order (each is a subsequence of ``events``, whose order is
+    # strict: ids are unique).
+    own = {pid: by_person.get(pid, ()) for r, c in clusters.items() for pid in (r, *c)}
+    for root, cluster in clusters.items():
+        union = [e for pid in (root, *cluster) for e in own[pid]]
+        if union:
+            union.sort(key=lambda e: (e.captured_ms - e.skew_ms, e.device, e.seq, e.id))
+            by_person[root] = union
     res_by_person: dict[str, list[ResolutionRec]] = {}
     for r in resolutions:
         for pid in {str(r.person), str(r.payload.get("into"))}:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Any
 
 from server.db import database, tuples
@@ -37,6 +39,11 @@ from server.reconcile.store import _uid, epoch_us_sql, load_snapshot, ms_of_us, 
 from server.reports import beside, nights
 
 FORMAT = "muster-report/1"
+#: Field getters: the passes over every event below run in C (``map``, ``compress``).
+_ID = operator.attrgetter("id")
+_PERSON = operator.attrgetter("person")
+_REF = operator.attrgetter("ref")
+_RECEIVED = operator.attrgetter("received_ms")
 #: Earlier nights' totals for the chart: date -> totals, from stored reports when present.
 HistoryLookup = Callable[[dt.date], dict[str, Any] | None]
 
@@ -98,7 +105,10 @@ def _sub_snapshot(
         operation_id=snap.operation_id,
         people={pid: rec for pid, rec in snap.people.items() if people[pid].entry_ms < before_ms},
         groups=snap.groups,
-        events=[e for e in snap.events if e.received_ms < before_ms] + list(extra),
+        events=list(
+            compress(snap.events, map(operator.lt, map(_RECEIVED, snap.events), repeat(before_ms)))
+        )
+        + list(extra),
         resolutions=[r for r in snap.resolutions if r.at_ms < before_ms],
     )
 
@@ -149,7 +159,8 @@ def _rederived(snap: Snapshot, before: Snapshot, ordered: bool = False) -> dict[
     changed = {e.person for e in new if e.person}
     refs = {e.ref for e in new if not e.person and e.ref is not None}
     if refs:  # voids: their target's person
-        changed |= {e.person for e in snap.events if e.id in refs and e.person}
+        aimed = compress(snap.events, map(refs.__contains__, map(_ID, snap.events)))
+        changed |= {e.person for e in aimed if e.person}
     versions: dict[str, list[ResolutionRec]] = {}
     for r in snap.resolutions:
         versions.setdefault(r.id, []).append(r)
@@ -171,13 +182,42 @@ def _rederived(snap: Snapshot, before: Snapshot, ordered: bool = False) -> dict[
     redo = {pid: rec for pid, rec in before.people.items() if pid in changed}
     if not redo:
         return {}
-    targets = {e.ref for e in before.events if not e.person and e.ref is not None}
-    owner = {e.id: e.person for e in before.events if e.id in targets} if targets else {}
-    events = []
-    for e in before.events:
-        who = e.person or (owner.get(e.ref) if e.ref is not None else None)
-        if who in changed or e.id in twice:  # every version: the first one given wins
-            events.append(e)
+    voids = [  # and any other event that names no person but another event
+        e
+        for e in compress(
+            before.events, map(operator.is_not, map(_REF, before.events), repeat(None))
+        )
+        if not e.person
+    ]
+    targets = {e.ref for e in voids}
+    owner = (
+        {
+            e.id: e.person
+            for e in compress(before.events, map(targets.__contains__, map(_ID, before.events)))
+        }
+        if targets
+        else {}
+    )
+    if not twice and "" not in changed:
+        # The same selection in C: an event of a changed person, or a void of one's record
+        # (``changed`` holds person ids as text, never ``None``; "" is left to the loop).
+        theirs = set()
+        for e in voids:
+            who = owner.get(str(e.ref))
+            if who is not None and who in changed:
+                theirs.add(e.id)
+        picked = map(
+            operator.or_,
+            map(changed.__contains__, map(_PERSON, before.events)),
+            map(theirs.__contains__, map(_ID, before.events)),
+        )
+        events = list(compress(before.events, picked))
+    else:
+        events = []
+        for e in before.events:
+            who = e.person or (owner.get(e.ref) if e.ref is not None else None)
+            if who in changed or e.id in twice:  # every version: the first one given wins
+                events.append(e)
     return derive_operation(
         Snapshot(before.operation_id, redo, before.groups, events, before.resolutions),
         timeline=False,
@@ -245,24 +285,31 @@ def _late_facts(snap: Snapshot, before: Snapshot | None, prev_ms: int | None) ->
     """The late records and their people's corrected states (None when there are none)."""
     if prev_ms is None or before is None:
         return None
-    late = [
-        e for e in snap.events if e.received_ms >= prev_ms and e.captured_ms - e.skew_ms < prev_ms
-    ]
+    received = compress(snap.events, map(operator.ge, map(_RECEIVED, snap.events), repeat(prev_ms)))
+    late = [e for e in received if e.captured_ms - e.skew_ms < prev_ms]
     if not late:
         return None
-    refs = {e.ref for e in snap.events if e.ref is not None}
-    by_id = {e.id: e for e in snap.events if e.id in refs}  # what voids aim at
+    refs = set(map(_REF, snap.events))
+    refs.discard(None)
+    # what voids aim at
+    by_id = {e.id: e for e in compress(snap.events, map(refs.__contains__, map(_ID, snap.events)))}
     owner = {e.id: e.person or (by_id[e.ref].person if e.ref in by_id else None) for e in late}
     roots = merge_roots(before.resolutions)
     touched = {p for p in owner.values() if p}
     touched |= {roots.get(p, p) for p in touched}
     touched |= {dup for dup, root in roots.items() if root in touched}
-    related = [
-        e
-        for e in before.events + late
-        if e.person in touched
-        or (e.ref in by_id and by_id[e.ref].person in touched)  # voids of their records
-    ]
+    aimed = {i for i, target in by_id.items() if target.person in touched}
+    both = before.events + late
+    related = list(  # their events, and the voids of their records
+        compress(
+            both,
+            map(
+                operator.or_,
+                map(touched.__contains__, map(_PERSON, both)),
+                map(aimed.__contains__, map(_REF, both)),
+            ),
+        )
+    )
     corrected = derive_operation(
         Snapshot(
             operation_id=snap.operation_id,
