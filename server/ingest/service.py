@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import threading
 import time
 import uuid
@@ -20,7 +19,6 @@ from functools import cached_property
 from typing import Any
 
 from marshmallow import ValidationError
-from peewee import SqliteDatabase
 
 from server import changelog, reconcile
 from server.crypto.fields import seal
@@ -40,8 +38,6 @@ from sync.events import decode_body
 from sync.messages import ACCEPTED, DUPLICATE, REJECTED, RETRY
 from sync.normalize import document_key
 from sync.protocol import ErrorCode
-
-log = logging.getLogger("muster.ingest")
 
 CHUNK = 500
 _FUTURE_TOLERANCE_MS = 5 * 60 * 1000
@@ -351,99 +347,37 @@ class _Chunk:
     prepared: list[_Prepared]
     accepted: list[dict[str, Any]] = field(default_factory=list)
     recs: dict[str, EventRec] = field(default_factory=dict)
-    done: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
     error: BaseException | None = None
-
-
-#: Page cache of the writer's connection (SQLite ``cache_size``, KiB): the index pages that
-#: inserts and folding touch stay warm from one group to the next.
-WRITER_CACHE_KIB = 65536
-#: A writer with nothing to do for this long closes its connection and ends.
-WRITER_IDLE_S = 10.0
-
-
-class _Writer:
-    """The one thread that stores and derives the chunks of one database, group by group."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
-        self.queue: list[_Chunk] = []
-        self.alive = False
 
 
 class _GroupCommit:
     """Chunks of concurrent pushes share one write transaction, and so one fsync.
 
     Writers take turns anyway (SQLite has one writer; on PostgreSQL the per-operation lock of
-    derived state serialises them), so one writer thread per database takes every chunk
-    queued by then, stores them, derives state once for all of them and commits, while the
-    pushes wait for their chunk. Nothing is acknowledged before that commit. An error fails
-    every chunk of the group: each push answers it (503 when the database is busy) and its
-    device sends again.
-
-    The writer keeps one connection open while there is work. On SQLite that matters: in WAL
-    mode a connection's page cache is dropped whenever another connection has written, so
-    per-request connections taking turns re-read the event indexes from the operating system
-    on every group; one long-lived writer with a larger cache (``WRITER_CACHE_KIB``) keeps
-    them in memory. The writer ends after ``WRITER_IDLE_S`` without work.
+    derived state serialises them), so whoever gets the turn stores every chunk queued by
+    then, derives state once for all of them and commits; the others find their chunk done.
+    Nothing is acknowledged before that commit. An error fails every chunk of the group:
+    each push answers it (503 when the database is busy) and its device sends again.
     """
 
     def __init__(self) -> None:
-        self._writers: dict[int, _Writer] = {}
-        self._lock = threading.Condition()
+        self._queues: dict[int, list[_Chunk]] = {}
+        self._queue_lock = threading.Lock()
+        self._turn = threading.Lock()
 
     def submit(self, chunk: _Chunk) -> list[Result]:
-        db = database.obj
-        if db.in_transaction():
-            # Called inside a caller's transaction (a script, a test): the chunk must be part
-            # of it, and a writer thread would wait for the lock this thread holds.
-            self._run([chunk])
-        else:
-            with self._lock:
-                writer = self._writers.get(id(db))
-                if writer is None or writer.db is not db:
-                    writer = self._writers[id(db)] = _Writer(db)
-                writer.queue.append(chunk)
-                if not writer.alive:
-                    writer.alive = True
-                    threading.Thread(
-                        target=self._serve, args=(writer,), name="muster-writer", daemon=True
-                    ).start()
-                self._lock.notify_all()
-            chunk.done.wait()
+        key = id(database.obj)
+        with self._queue_lock:
+            self._queues.setdefault(key, []).append(chunk)
+        with self._turn:
+            if not chunk.done:
+                with self._queue_lock:
+                    batch = self._queues.pop(key)
+                self._run(batch)
         if chunk.error is not None:
             raise chunk.error
         return [p.result for p in chunk.prepared if p.result is not None]
-
-    def _serve(self, writer: _Writer) -> None:
-        """The writer thread: run queued groups until idle, then close and end."""
-        db = writer.db
-        try:
-            db.connect(reuse_if_open=True)
-            if isinstance(db, SqliteDatabase):
-                db.execute_sql(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
-        except BaseException as exc:  # every waiting chunk answers it; the next push retries
-            with self._lock:
-                batch, writer.queue, writer.alive = writer.queue, [], False
-            for chunk in batch:
-                chunk.error = exc
-                chunk.done.set()
-            return
-        try:
-            while True:
-                with self._lock:
-                    if not writer.queue:
-                        self._lock.wait(WRITER_IDLE_S)
-                    if not writer.queue:
-                        writer.alive = False
-                        if self._writers.get(id(db)) is writer:
-                            del self._writers[id(db)]
-                        return
-                    batch, writer.queue = writer.queue, []
-                self._run(batch)
-        finally:
-            if not db.is_closed():
-                db.close()
 
     @staticmethod
     def _run(batch: list[_Chunk]) -> None:
@@ -461,13 +395,11 @@ class _GroupCommit:
         except BaseException as exc:
             for chunk in batch:
                 chunk.error = exc
+        finally:
+            for chunk in batch:
+                chunk.done = True
         if not any(chunk.error for chunk in batch):
-            try:
-                statistics.grew("event", sum(len(chunk.accepted) for chunk in batch))
-            except Exception as exc:  # statistics are an optimisation; the data is committed
-                log.warning("planner statistics not refreshed: %s", type(exc).__name__)
-        for chunk in batch:
-            chunk.done.set()
+            statistics.grew("event", sum(len(chunk.accepted) for chunk in batch))
 
 
 _GROUP = _GroupCommit()

@@ -1,25 +1,18 @@
-"""Concurrent pushes go through one writer thread per database, group by group."""
+"""Concurrent pushes share group commits: every record stored and acknowledged once."""
 
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from server.db import database
-from server.ingest import service
 from server.models import Event
 from sync import Device
 from tests.sync.helpers import enrol_device
-
-
-def _writers() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "muster-writer" and t.is_alive()]
 
 
 def _enrol(
@@ -61,27 +54,3 @@ def test_pushes_from_many_devices_at_once_are_each_stored_and_acknowledged_once(
     assert [d.queued_count() for d in devices] == [0] * len(devices)
     with app.app_context(), database.connection_context():
         assert Event.select().count() == 6 * 40
-
-
-def test_the_writer_thread_closes_its_connection_and_ends_when_idle(
-    app: Flask,
-    client: FlaskClient,
-    admin_headers: dict[str, str],
-    operation: dict[str, Any],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(service, "WRITER_IDLE_S", 0.2)
-    deadline = time.monotonic() + 5
-    while _writers() and time.monotonic() < deadline:  # earlier tests' writers end on their own
-        time.sleep(0.05)
-    d = _enrol(app, client, admin_headers, operation["id"], tmp_path / "d.db")
-    d.headcount(
-        checkpoint=int(operation["checkpoints"][0]["id"]), group=operation["group"]["id"], count=3
-    )
-    d.push()
-    assert d.queued_count() == 0
-    deadline = time.monotonic() + 5
-    while _writers() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _writers() == []
