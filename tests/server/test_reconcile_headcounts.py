@@ -236,6 +236,23 @@ class World:
             "envelope": b"sealed",
         }
 
+    def drawn(
+        self, data: st.DataObject, kind: str, device: int, minute: int, cp: int
+    ) -> dict[str, Any]:
+        """A walk-in (a new person, a drawn group) or a check-in/flag of a drawn person."""
+        if kind == "walkin":
+            person = uuid.uuid4()
+            self.people.append(person)
+            return self.body(
+                device, kind, minute, checkpoint=cp, person=person,
+                group=data.draw(st.sampled_from([*self.groups, None])),
+            )  # fmt: skip
+        return self.body(
+            device, kind, minute, checkpoint=cp,
+            person=data.draw(st.sampled_from(self.people)),
+            status=data.draw(st.sampled_from(["boarded", "absent"])),
+        )  # fmt: skip
+
     def store(self, rows: list[dict[str, Any]], received: dt.datetime) -> None:
         """Store rows as ingest does: in one transaction with derived state and the mark."""
         for row in rows:
@@ -310,23 +327,8 @@ def test_the_kept_headcount_queue_equals_the_whole_computation_after_every_chang
                                     count=data.draw(st.integers(0, 3)),
                                 )
                             )  # fmt: skip
-                        elif kind == "walkin":
-                            person = uuid.uuid4()
-                            w.people.append(person)
-                            rows.append(
-                                w.body(
-                                    device, kind, minute, checkpoint=cp, person=person,
-                                    group=data.draw(st.sampled_from([*w.groups, None])),
-                                )
-                            )  # fmt: skip
                         else:
-                            rows.append(
-                                w.body(
-                                    device, kind, minute, checkpoint=cp,
-                                    person=data.draw(st.sampled_from(w.people)),
-                                    status=data.draw(st.sampled_from(["boarded", "absent"])),
-                                )
-                            )  # fmt: skip
+                            rows.append(w.drawn(data, kind, device, minute, cp))
                     # "late": committed after a later receive time was read (out of order).
                     w.received += dt.timedelta(seconds=-120 if step == "late" else 5)
                     w.store(rows, w.received)

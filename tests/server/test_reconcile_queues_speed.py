@@ -11,7 +11,6 @@ backends.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 from flask import Flask
@@ -131,23 +130,7 @@ def test_kept_conflict_pages_and_duplicates_equal_the_whole_computation_after_ev
                         device = data.draw(st.integers(0, 1))
                         minute = data.draw(st.integers(0, 40))
                         cp = data.draw(st.sampled_from(w.cps))
-                        if kind == "walkin":
-                            person = uuid.uuid4()
-                            w.people.append(person)
-                            rows.append(
-                                w.body(
-                                    device, kind, minute, checkpoint=cp, person=person,
-                                    group=data.draw(st.sampled_from([*w.groups, None])),
-                                )
-                            )  # fmt: skip
-                        else:
-                            rows.append(
-                                w.body(
-                                    device, kind, minute, checkpoint=cp,
-                                    person=data.draw(st.sampled_from(w.people)),
-                                    status=data.draw(st.sampled_from(["boarded", "absent"])),
-                                )
-                            )  # fmt: skip
+                        rows.append(w.drawn(data, kind, device, minute, cp))
                     w.received += dt.timedelta(seconds=5)
                     w.store(rows, w.received)
                 elif step == "void" and w.events:
