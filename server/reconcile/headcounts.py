@@ -89,16 +89,7 @@ def _headcounts(operation_id: int, window_ms: int = HEADCOUNT_WINDOW_MS) -> list
             f'"operation_id" = {param} AND "kind" = \'void\'', [operation_id]
         )
     ]
-    group_of = {
-        str(store._uid(pid)): g
-        for pid, g in _q(
-            'SELECT "p"."id", CASE WHEN "s"."person" IS NULL THEN "p"."group_id" '
-            'ELSE "s"."group" END FROM "person" AS "p" '
-            'LEFT JOIN "person_state" AS "s" ON "s"."person" = "p"."id" '
-            f'WHERE "p"."operation_id" = {param}',
-            [operation_id],
-        )
-    }
+    group_of = _group_of(operation_id)
     roots = store.roots_of(store.links(operation_id))
     skip = store.dismissed(operation_id)
     return [
