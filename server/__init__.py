@@ -21,11 +21,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     config.load(app, test_config)
 
     from server import api, cli, db, errors, logs, ratelimit, setup
+    from server.reconcile import backlog
 
     logs.init_app(app)
     db.init_app(app)
     errors.init_app(app)
     ratelimit.init_app(app)
+    backlog.init_app(app)
     setup.init_app(app)
     api.init_app(app)
     cli.init_app(app)

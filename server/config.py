@@ -46,6 +46,13 @@ DEFAULTS: dict[str, Any] = {
     # Build the conflicts, headcounts and duplicates queues of open operations when `serve`
     # starts (a background thread), so the first staff request does not pay for it.
     "QUEUE_WARMUP": True,
+    # When derived state (summaries, queues) takes in pushed events: "behind" answers a push
+    # once its events are durable and folds them in just after (a deriver process started by
+    # `serve`, or the next staff request, first); "inline" derives before answering.
+    # Staff see every acknowledged event either way (server.reconcile.backlog).
+    "DERIVE": "behind",
+    # `serve` starts the deriver process (`muster-server derive`) beside itself when "behind".
+    "DERIVER_PROCESS": True,
 }
 
 

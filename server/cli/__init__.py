@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
     for command in (
         serve.init_command,
         serve.serve_command,
+        serve.derive_command,
         serve.status_command,
         operations.operation,
         operations.checkpoint,

@@ -189,10 +189,12 @@ def export_command(operation_ref: str, fmt: str, out: Path, as_json: bool) -> No
     from flask import current_app
 
     from server.operations.service import get_operation
+    from server.reconcile import backlog
     from server.reports import exports
 
     require_initialised()
     op = get_operation(operation_ref)
+    backlog.catch_up(op.id)  # states include every acknowledged event
     domain = str(current_app.config.get("PFIF_DOMAIN") or exports.DEFAULT_PFIF_DOMAIN)
     partial = out.with_name(f".{out.name}.partial")
     size = 0

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import logging
 import os
+import subprocess
+import sys
 import threading
 
 import click
@@ -66,11 +69,12 @@ def warm_queues(app: Flask) -> threading.Thread | None:
 
     def run() -> None:
         from server.models import Operation
-        from server.reconcile import queues
+        from server.reconcile import backlog, queues
 
         with app.app_context():
             try:
                 with database.connection_context():
+                    backlog.catch_up()  # the queues are built from caught-up states
                     ids = [
                         o.id
                         for o in Operation.select(Operation.id).where(Operation.status != "closed")
@@ -84,6 +88,79 @@ def warm_queues(app: Flask) -> threading.Thread | None:
     thread = threading.Thread(target=run, name="muster-warm-queues", daemon=True)
     thread.start()
     return thread
+
+
+class Deriver:
+    """The deriver process ``serve`` keeps beside itself with ``DERIVE = "behind"``:
+    ``muster-server derive``, started again (after a pause) if it ever stops, and stopped
+    with the server (it also stops by itself when its parent is gone)."""
+
+    RESTART_PAUSE = 1.0
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="muster-deriver", daemon=True)
+
+    def start(self) -> Deriver:
+        self._thread.start()
+        atexit.register(self.stop)
+        return self
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "derive", "--parent", str(os.getpid())],
+            stdin=subprocess.DEVNULL,
+        )
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            self.proc = self._spawn()
+            code = self.proc.wait()
+            if self._stopping.is_set():
+                break
+            log.warning("deriver stopped (exit %s); starting it again", code)
+            self._stopping.wait(self.RESTART_PAUSE)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_deriver(app: Flask) -> Deriver | None:
+    """Start the deriver process when pushes leave derivation behind (``DERIVE``)."""
+    if app.config.get("DERIVE") != "behind" or not app.config.get("DERIVER_PROCESS", True):
+        return None
+    return Deriver().start()
+
+
+@click.command("derive")
+@click.option(
+    "--parent",
+    type=int,
+    default=None,
+    help="Stop when this process (the server that started it) is gone.",
+)
+@with_appcontext
+def derive_command(parent: int | None) -> None:
+    """Fold pushed events into derived state as they arrive, until stopped.
+
+    `serve` starts one itself (DERIVE = "behind"); run it by hand only to catch up a
+    database whose server is stopped, or beside servers started with DERIVER_PROCESS = false.
+
+    Example: muster-server derive
+    """
+    from server.reconcile import backlog
+
+    _limit_malloc_arenas()
+    log.info("deriver started")
+    drains = backlog.serve_forever(parent=parent)
+    log.info("deriver stopped", extra={"drains": drains})
 
 
 @click.command("init")
@@ -134,6 +211,7 @@ def serve_command(host: str, port: int, threads: int, connections: int) -> None:
     # Chinese walk-in or person.
     name_key("王")
     scheduler.start(app)
+    start_deriver(app)
     warm_queues(app)
     click.echo(f"Serving Muster on http://{host}:{port}  (health: /healthz)")
     waitress.serve(

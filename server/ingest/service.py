@@ -31,6 +31,7 @@ from server.db import (
 )
 from server.ingest.sessions import SessionResolver
 from server.models import CaptureSession, Device, Event, Person, QuarantinedRecord, utcnow
+from server.reconcile import backlog
 from server.reconcile.derive import EventRec
 from server.reconcile.store import stored_event_rec
 from sync.crypto import CryptoError, b64d, open_envelope, parse_envelope_header
@@ -356,7 +357,9 @@ class _GroupCommit:
 
     Writers take turns anyway (SQLite has one writer; on PostgreSQL the per-operation lock of
     derived state serialises them), so whoever gets the turn stores every chunk queued by
-    then, derives state once for all of them and commits; the others find their chunk done.
+    then, derives state once for all of them (or, with ``DERIVE = "behind"``, notes them in
+    the derive backlog: ``server.reconcile.backlog``) and commits; the others find their
+    chunk done.
     Nothing is acknowledged before that commit. An error fails every chunk of the group:
     each push answers it (503 when the database is busy) and its device sends again.
     """
@@ -381,6 +384,7 @@ class _GroupCommit:
 
     @staticmethod
     def _run(batch: list[_Chunk]) -> None:
+        later = backlog.behind()  # derive after answering (server.reconcile.backlog)
         try:
             with write_transaction():
                 by_operation: dict[int, list[dict[str, Any]]] = {}
@@ -391,7 +395,10 @@ class _GroupCommit:
                     by_operation.setdefault(op, []).extend(chunk.accepted)
                     recs.update(chunk.recs)
                 for op, rows in by_operation.items():
-                    reconcile.on_events(op, rows, recs)
+                    if later:
+                        backlog.defer(op, rows)
+                    else:
+                        reconcile.on_events(op, rows, recs)
         except BaseException as exc:
             for chunk in batch:
                 chunk.error = exc

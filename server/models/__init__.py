@@ -15,7 +15,13 @@ from server.models.operation import (
     RouteStop,
 )
 from server.models.person import PERSON_SOURCES, SEXES, Person
-from server.models.reconcile import PersonLink, PersonState, ReconcileMark, Resolution
+from server.models.reconcile import (
+    DeriveBacklog,
+    PersonLink,
+    PersonState,
+    ReconcileMark,
+    Resolution,
+)
 from server.models.report import ReportRun
 from server.models.staff import ROLES, ApiToken, Assignment, AuditEntry, StaffUser
 
@@ -41,6 +47,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     PersonLink,
     ReportRun,
     ReconcileMark,
+    DeriveBacklog,
 ]
 
 __all__ = [
@@ -65,6 +72,7 @@ __all__ = [
     "Operation",
     "Person",
     "ReconcileMark",
+    "DeriveBacklog",
     "PersonLink",
     "PersonState",
     "ReportRun",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from peewee import (
     AutoField,
+    BigAutoField,
     BigIntegerField,
     CharField,
     DateTimeField,
@@ -98,3 +99,24 @@ class ReconcileMark(BaseModel):
 
     class Meta:
         table_name = "reconcile_mark"
+
+
+class DeriveBacklog(BaseModel):
+    """An event stored and acknowledged whose effect on derived state is not folded in yet.
+
+    Only with ``DERIVE = "behind"`` (``server.reconcile.backlog``): ingest writes one row per
+    accepted event in the transaction that stores the event; whoever next takes the derive
+    turn of the operation (the deriver process, a staff request, a resolution) folds every row
+    of the operation in and deletes them in the same transaction. Source of truth stays the
+    event table: the rows only say which events the stored states do not include yet.
+    """
+
+    id = BigAutoField()
+    # No foreign key: written on the hot path of ingest, and a row lives for milliseconds.
+    operation = IntegerField(column_name="operation_id", index=True)
+    event = UUIDField(column_name="event_id")
+    person = UUIDField(null=True)
+    ref = UUIDField(null=True)
+
+    class Meta:
+        table_name = "derive_backlog"

@@ -27,7 +27,7 @@ from server.models import (
     RouteStop,
     utcnow,
 )
-from server.models.reconcile import ReconcileMark
+from server.models.reconcile import DeriveBacklog, ReconcileMark
 from server.reconcile.derive import (
     EventRec,
     GroupRec,
@@ -640,15 +640,21 @@ def dismissed(operation_id: int) -> set[str]:
 _DERIVE_LOCK = 0x6D75
 
 
-def serialise(operation_id: int) -> None:
-    """Take turns per operation until commit (PostgreSQL; SQLite already has one writer).
+def serialise(operation_id: int, *, drain: bool = True) -> None:
+    """Take turns per operation until commit (PostgreSQL; SQLite already has one writer),
+    then fold in the operation's derive backlog (``backlog.drain``) unless ``drain`` is false.
 
     Processes deriving the same people at once would each miss the other's events and
     collide on ``person_state`` rows, so every writer (ingest, resolutions, rebuild) takes
-    this lock before it reads what it derives from.
+    this lock before it reads what it derives from; and since a stored state must include
+    every event but the ones a writer brings, whatever ingest left behind comes in first.
     """
     if isinstance(database.obj, PostgresqlDatabase):
         database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_DERIVE_LOCK, operation_id))
+    if drain:
+        from server.reconcile import backlog  # backlog builds on this module
+
+        backlog.drain(operation_id)
 
 
 def touch(operation_id: int) -> None:
@@ -658,6 +664,12 @@ def touch(operation_id: int) -> None:
         conflict_target=[ReconcileMark.operation],
         update={ReconcileMark.token: token, ReconcileMark.updated_at: utcnow()},
     ).execute()
+
+
+def mark_token(operation_id: int) -> str | None:
+    """The operation's change mark as it stands (None before any derived-state write)."""
+    mark = ReconcileMark.get_or_none(ReconcileMark.operation == operation_id)
+    return None if mark is None else str(mark.token)
 
 
 def fingerprint(operation_id: int) -> tuple[Any, ...] | None:
@@ -691,15 +703,31 @@ def on_events(
     operation_id: int,
     rows: list[dict[str, Any]],
     recs: Mapping[str, EventRec] | None = None,
+    *,
+    drained: bool = False,
 ) -> int:
     """Fold freshly stored events into derived state: one batch, only the people they touch.
 
-    ``recs`` (ingest) holds the rows' records by event id (:func:`stored_event_rec`).
+    ``recs`` (ingest) holds the rows' records by event id (:func:`stored_event_rec`);
+    ``drained``: called by ``backlog.drain``, which has taken the turn already.
     """
     if not rows:
         return 0
-    serialise(operation_id)
+    serialise(operation_id, drain=not drained)
     touch(operation_id)  # even headcounts and voids of no person change the headcount queue
+    return write_states(operation_id, fresh_states(operation_id, rows, recs).values())
+
+
+def fresh_states(
+    operation_id: int,
+    rows: list[dict[str, Any]],
+    recs: Mapping[str, EventRec] | None = None,
+) -> dict[str, DerivedState]:
+    """The new states of the people that freshly stored events (``rows``: their ``id``,
+    ``person`` and ``ref``) touch, from the stored states and events; reads only.
+
+    Every event of those people not in ``rows`` must be in their stored states already.
+    """
     fresh: dict[str, list[str]] = {}
     for row in rows:
         if row.get("person"):
@@ -717,14 +745,15 @@ def on_events(
         fresh = {pid: events for pid, events in fresh.items() if pid not in aimed_at}
         people |= aimed_at
     if not people:
-        return 0
-    derived = derive_people(operation_id, people, fresh=fresh, recs=recs)
-    return write_states(operation_id, derived.values())
+        return {}
+    return derive_people(operation_id, people, fresh=fresh, recs=recs)
 
 
 def rebuild(operation_id: int) -> dict[str, int]:
     """Recompute all derived state of an operation from events and resolutions alone."""
-    serialise(operation_id)
+    serialise(operation_id, drain=False)
+    # Everything is derived from the events again: nothing is left behind.
+    DeriveBacklog.delete().where(DeriveBacklog.operation == operation_id).execute()
     touch(operation_id)
     snapshot = load_snapshot(operation_id, received=False)
     derived = derive_operation(snapshot, timeline=False)

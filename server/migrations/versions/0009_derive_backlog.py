@@ -1,0 +1,29 @@
+"""The derive backlog: events stored and acknowledged but not yet folded into derived state.
+
+With ``DERIVE = "behind"`` ingest writes one row per accepted event here, in the transaction
+that stores the event, instead of deriving state before it answers; a deriver process (or
+any reader or writer of derived state, first) folds them in and deletes them in one
+transaction. A frozen copy of the model as it was at this migration: never edit it.
+"""
+
+from peewee import BigAutoField, IntegerField, Model, UUIDField
+
+
+def up(migrator, db):
+    class Base(Model):
+        class Meta:
+            database = db
+            legacy_table_names = False
+
+    class DeriveBacklog(Base):
+        id = BigAutoField()
+        # No foreign key: written on the hot path of ingest, and a row lives for milliseconds.
+        operation = IntegerField(column_name="operation_id", index=True)
+        event = UUIDField(column_name="event_id")
+        person = UUIDField(null=True)
+        ref = UUIDField(null=True)
+
+        class Meta:
+            table_name = "derive_backlog"
+
+    db.create_tables([DeriveBacklog])

@@ -1,0 +1,252 @@
+"""Derive behind ingest: acknowledge once events are durable, fold them in just after.
+
+With ``DERIVE = "behind"`` (the default of ``muster-server serve``) a push stores its events
+and one backlog row per accepted event (``derive_backlog``) in one transaction, and answers;
+it does not derive state on the request's thread. The backlog is folded into derived state:
+
+* by the deriver, a second process that ``serve`` starts (``muster-server derive``), as soon
+  as rows appear: on a second core, while the server goes on taking pushes;
+* by whoever takes the operation's derive turn first (``store.serialise``): a resolution, a
+  rebuild or an inline ingest drains the backlog before it reads what it derives from;
+* before any staff request, pull or CLI command that reads derived state (:func:`catch_up`):
+  so what staff see still includes every acknowledged event, as with ``"inline"``.
+
+Draining is one write transaction: the rows of the operation, read in order, are folded in
+with ``store.on_events`` (people in disjoint parts, so that every event of a person, and
+every void aimed at one of their events, is folded in the same call) and deleted. A crash
+before the commit leaves the rows for the next turn; the events were durable all along.
+``tests/server/test_reconcile_backlog.py`` proves the state after draining equals the state
+after inline ingest and after a rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, current_app, has_app_context, request
+from peewee import SqliteDatabase
+
+from server.db import bulk_insert, database, write_transaction
+from server.models import DeriveBacklog
+from server.reconcile import store
+
+log = logging.getLogger("muster.derive")
+
+MODES = ("inline", "behind")
+#: People per ``store.on_events`` call while draining (bounds the SQL parameter lists).
+PART = 1000
+#: Blueprints whose requests need no catch-up: devices' sync (a push writes, and a pull's
+#: states are at most the deriver's lag behind: the device shows its own captures anyway),
+#: health checks, metrics, the field app's files and the API description.
+_EXEMPT = frozenset({"sync", "health", "metrics", "fieldapp", "openapi"})
+
+
+def behind() -> bool:
+    """Whether ingest leaves derivation to the backlog (``DERIVE`` setting)."""
+    return bool(has_app_context() and current_app.config.get("DERIVE") == "behind")
+
+
+def defer(operation_id: int, rows: Iterable[dict[str, Any]]) -> int:
+    """Note just-stored events for derivation (inside the transaction that stores them)."""
+    backlog = [
+        {
+            "operation": operation_id,
+            "event": row["id"],
+            "person": row.get("person"),
+            "ref": row.get("ref"),
+        }
+        for row in rows
+    ]
+    for start in range(0, len(backlog), 500):
+        bulk_insert(DeriveBacklog, backlog[start : start + 500])
+    return len(backlog)
+
+
+def _parts(rows: list[tuple[Any, ...]], aimed_at: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """Backlog rows as ``on_events`` rows, in parts that never split a person's events."""
+    by_person: dict[str | None, list[dict[str, Any]]] = {}
+    for _id, event, person, ref in rows:
+        row = {"id": _text(event), "person": _text(person), "ref": _text(ref)}
+        owner = row["person"] or (aimed_at.get(row["ref"]) if row["ref"] else None)
+        by_person.setdefault(owner, []).append(row)
+    loose = by_person.pop(None, [])
+    owners = list(by_person)
+    parts = [
+        [row for owner in owners[start : start + PART] for row in by_person[owner]]
+        for start in range(0, len(owners), PART)
+    ] or [[]]
+    parts[0] = loose + parts[0]
+    return parts
+
+
+def _text(value: Any) -> str | None:
+    """A stored UUID (hex text on SQLite, ``uuid`` on PostgreSQL) as dashed text."""
+    return None if value is None else store._uid(value)
+
+
+def _taken(operation_id: int) -> list[tuple[Any, ...]]:
+    """The operation's backlog rows, oldest first."""
+    return list(
+        database.execute_sql(
+            'SELECT "id", "event_id", "person", "ref" FROM "derive_backlog" '
+            f'WHERE "operation_id" = {database.obj.param} ORDER BY "id"',
+            [operation_id],
+        ).fetchall()
+    )
+
+
+def _aimed_at(rows: list[tuple[Any, ...]]) -> dict[str, str]:
+    """The person of each event the rows' voids aim at (voids go with that person)."""
+    param = database.obj.param
+    refs = sorted({store._hex(str(_text(r[3]))) for r in rows if r[3] is not None})
+    aimed_at: dict[str, str] = {}
+    for start in range(0, len(refs), PART):
+        chunk = refs[start : start + PART]
+        for eid, person in database.execute_sql(
+            'SELECT "id", "person" FROM "event" WHERE "person" IS NOT NULL AND '
+            f'"id" IN ({", ".join([param] * len(chunk))})',
+            chunk,
+        ).fetchall():
+            aimed_at[str(_text(eid))] = str(_text(person))
+    return aimed_at
+
+
+def _forget(operation_id: int, rows: list[tuple[Any, ...]]) -> None:
+    param = database.obj.param
+    database.execute_sql(
+        f'DELETE FROM "derive_backlog" WHERE "operation_id" = {param} AND "id" <= {param}',
+        [operation_id, max(r[0] for r in rows)],
+    )
+
+
+def drain(operation_id: int) -> int:
+    """Fold the operation's backlog into derived state and delete it; the rows folded.
+
+    Call inside a write transaction, having taken the operation's turn (``store.serialise``
+    calls this itself).
+    """
+    rows = _taken(operation_id)
+    if not rows:
+        return 0
+    for part in _parts(rows, _aimed_at(rows)):
+        store.on_events(operation_id, part, drained=True)
+    _forget(operation_id, rows)
+    return len(rows)
+
+
+def drain_beside(operation_id: int) -> int:
+    """Drain as the deriver does, mostly outside the write lock; the rows folded.
+
+    On SQLite (one writer for the whole database) the new states are worked out in a read
+    transaction, whose snapshot holds the backlog rows and every event before them, while
+    pushes go on committing; the write transaction then only stores them, unless a writer
+    derived meanwhile (the operation's change mark moved), when it drains in turn instead.
+    On PostgreSQL pushes do not wait for the operation's turn: drain in it.
+    """
+    if not isinstance(database.obj, SqliteDatabase):
+        with write_transaction():
+            return drain_in_turn(operation_id)
+    with database.atomic():  # one snapshot for every read below (a deferred transaction)
+        mark = store.mark_token(operation_id)
+        rows = _taken(operation_id)
+        if not rows:
+            return 0
+        states: dict[str, Any] = {}
+        for part in _parts(rows, _aimed_at(rows)):
+            states.update(store.fresh_states(operation_id, part))
+    with write_transaction():
+        if store.mark_token(operation_id) != mark:
+            return drain_in_turn(operation_id)
+        store.write_states(operation_id, states.values())
+        store.touch(operation_id)
+        _forget(operation_id, rows)
+    return len(rows)
+
+
+def drain_in_turn(operation_id: int) -> int:
+    """Take the operation's turn and drain (inside a write transaction)."""
+    store.serialise(operation_id, drain=False)
+    return drain(operation_id)
+
+
+def pending(operation_id: int | None = None) -> list[int]:
+    """Operations (of all, or just this one) with events not yet folded into derived state."""
+    where, params = "", []
+    if operation_id is not None:
+        where, params = f' WHERE "operation_id" = {database.obj.param}', [operation_id]
+    return [
+        op
+        for (op,) in database.execute_sql(
+            f'SELECT DISTINCT "operation_id" FROM "derive_backlog"{where}', params
+        ).fetchall()
+    ]
+
+
+def catch_up(operation_id: int | None = None) -> int:
+    """Drain the backlog of one operation (or of every one): derived state then includes
+    every event acknowledged before the call. One query when there is nothing to do; the
+    operations drained."""
+    ops = pending(operation_id)
+    for op in ops:
+        with write_transaction():
+            drain_in_turn(op)
+    return len(ops)
+
+
+def _before_request() -> None:
+    endpoint = request.endpoint or "static"
+    if request.blueprint in _EXEMPT or endpoint == "static" or endpoint.endswith(".static"):
+        return
+    catch_up()
+
+
+def init_app(app: Flask) -> None:
+    """Catch up before every request that may read derived state."""
+    app.before_request(_before_request)
+
+
+# The deriver process ----------------------------------------------------------------------
+#: Seconds between looks at an empty backlog.
+IDLE_POLL = 0.02
+
+
+def run(stop: Callable[[], bool], *, poll: float = IDLE_POLL, parent: int | None = None) -> int:
+    """Drain every operation's backlog as rows appear until ``stop()`` (or the parent process
+    is gone); the number of drains. Errors are logged (kind only) and retried after a pause:
+    the rows stay until a drain commits."""
+    drains = 0
+    while not stop():
+        if parent is not None and os.getppid() != parent:
+            log.info("deriver: the server is gone; stopping")
+            break
+        try:
+            with database.connection_context():
+                ops = pending()
+                for op in ops:
+                    drain_beside(op)
+                    drains += 1
+        except Exception as exc:
+            log.warning("deriver: drain failed (%s); retrying", type(exc).__name__)
+            time.sleep(1.0)
+            continue
+        if not ops:
+            time.sleep(poll)
+    return drains
+
+
+def serve_forever(parent: int | None = None) -> int:
+    """The deriver's main loop, stopped by SIGTERM or SIGINT."""
+    stopping = False
+
+    def stop_signal(_signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop_signal)
+    signal.signal(signal.SIGINT, stop_signal)
+    return run(lambda: stopping, parent=parent)
