@@ -6,7 +6,11 @@ commit is on disk before anything is acknowledged. PostgreSQL is reached through
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +30,7 @@ from peewee import (
     PostgresqlDatabase,
     SqliteDatabase,
     TextField,
+    UUIDField,
 )
 from playhouse.db_url import connect as connect_url
 
@@ -58,11 +63,49 @@ def backend_name(db: Database | DatabaseProxy) -> str:
     return type(target).__name__.lower()
 
 
-#: Threads of one process queue here for SQLite's single write lock. SQLite's own busy
-#: handler polls with sleeps of up to 100 ms, so several threads waiting in BEGIN IMMEDIATE
-#: leave the lock idle between writers; a Python lock hands it over at once. (Other processes
-#: still meet ``busy_timeout``.) Re-entrant: a nested write transaction is a savepoint.
-_SQLITE_WRITER = threading.RLock()
+class _SqliteWriterTurn:
+    """Writers of one SQLite database take turns here before ``BEGIN IMMEDIATE``.
+
+    SQLite's own busy handler polls with sleeps of up to 100 ms, so writers waiting in BEGIN
+    IMMEDIATE leave the lock idle between them, and a process that commits back to back (the
+    server under a burst of pushes) starves one that polls (the deriver). Threads of a process
+    queue on a Python lock, which hands the turn over at once; processes queue on an exclusive
+    ``flock`` of ``<database>-writer`` (a file beside the database, like its ``-wal``), which
+    wakes a waiting process as soon as the holder lets go. Re-entrant: a nested write
+    transaction is a savepoint, and only the outermost takes the file lock.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._depth = 0
+        self._files: dict[str, int] = {}
+
+    def _fd(self, database_path: str) -> int | None:
+        if not database_path or database_path == ":memory:" or database_path.startswith("file:"):
+            return None
+        path = os.path.abspath(database_path) + "-writer"
+        if path not in self._files:
+            if len(self._files) >= 8:  # a process has one database; tests open many in turn
+                os.close(self._files.pop(next(iter(self._files))))
+            self._files[path] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._files[path]
+
+    @contextmanager
+    def __call__(self, database_path: str) -> Iterator[None]:
+        with self.lock:
+            fd = self._fd(database_path) if self._depth == 0 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_SQLITE_WRITER = _SqliteWriterTurn()
 
 
 @contextmanager
@@ -70,7 +113,7 @@ def write_transaction() -> Iterator[None]:
     """A write transaction that takes the write lock up front on SQLite (no upgrade deadlocks)."""
     target = database.obj
     if isinstance(target, SqliteDatabase):
-        with _SQLITE_WRITER, target.atomic("IMMEDIATE"):
+        with _SQLITE_WRITER(target.database), target.atomic("IMMEDIATE"):
             yield
     else:
         with target.atomic():
@@ -196,11 +239,31 @@ _PLAIN = (
 )
 
 
+def _uuid_hex(value: Any) -> Any:
+    """``UUIDField.db_value`` (32 hex digits) without parsing the canonical dashed text form."""
+    if type(value) is uuid.UUID:
+        return value.hex
+    if (
+        type(value) is str
+        and len(value) == 36
+        and value[8] == value[13] == value[18] == value[23] == "-"
+        and _HEX.fullmatch(value.replace("-", ""))
+    ):
+        return value.replace("-", "").lower()
+    return _UUID_FIELD.db_value(value)
+
+
+_HEX = re.compile(r"[0-9a-fA-F]{32}")
+_UUID_FIELD = UUIDField()
+
+
 def _converter(field: Any) -> Any:
     """How a value reaches the driver: peewee's ``db_value``, skipped for native values of
     plain columns (it only coerces them); always applied to UUIDs, dates and booleans."""
     target = field.rel_field if isinstance(field, ForeignKeyField) else field
     db_value = field.db_value
+    if type(target) is UUIDField:
+        return _uuid_hex
     if type(target) not in _PLAIN:
         # UUIDs, dates, booleans and our own sealed or hashed columns always convert.
         return db_value

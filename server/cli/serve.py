@@ -156,8 +156,10 @@ def derive_command(parent: int | None) -> None:
     Example: muster-server derive
     """
     from server.reconcile import backlog
+    from sync.normalize import name_key
 
     _limit_malloc_arenas()
+    name_key("王")  # the pinyin tables (about a second), before the first drain needs them
     log.info("deriver started")
     drains = backlog.serve_forever(parent=parent)
     log.info("deriver stopped", extra={"drains": drains})
