@@ -106,6 +106,7 @@ def ingest(
 ) -> list[Result]:
     """Open, validate and store ``envelopes``; return one result per record, in order."""
     results: list[Result] = []
+    recs = not backlog.behind()  # records for folding inline; the deriver reads them back
     for start in range(0, len(envelopes), CHUNK):
         if start and time.monotonic() - ctx.started > ctx.time_budget_s:
             results.extend(
@@ -119,7 +120,7 @@ def ingest(
             )
             break
         prepared = [
-            _prepare(ctx, resolver, start + i, item)
+            _prepare(ctx, resolver, start + i, item, recs)
             for i, item in enumerate(envelopes[start : start + CHUNK])
         ]
         results.extend(_commit(ctx, resolver, prepared))
@@ -199,7 +200,9 @@ def _reject(
     return p
 
 
-def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> _Prepared:
+def _prepare(
+    ctx: Context, resolver: SessionResolver, index: int, item: str, recs: bool = True
+) -> _Prepared:
     p = _Prepared(index)
     raw = _raw_bytes(item)
     header = _header_or_none(raw)
@@ -283,7 +286,8 @@ def _prepare(ctx: Context, resolver: SessionResolver, index: int, item: str) -> 
     }
     if body["kind"] == "walkin":
         p.person = _walk_in_person(ctx.device.operation_id, body)
-    p.rec = stored_event_rec(p.row, body.get("flag"))
+    if recs:
+        p.rec = stored_event_rec(p.row, body.get("flag"))
     return p
 
 

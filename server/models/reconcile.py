@@ -11,6 +11,7 @@ from peewee import (
     AutoField,
     BigAutoField,
     BigIntegerField,
+    BlobField,
     CharField,
     DateTimeField,
     ForeignKeyField,
@@ -102,21 +103,20 @@ class ReconcileMark(BaseModel):
 
 
 class DeriveBacklog(BaseModel):
-    """An event stored and acknowledged whose effect on derived state is not folded in yet.
+    """Events stored and acknowledged whose effect on derived state is not folded in yet.
 
     Only with ``DERIVE = "behind"`` (``server.reconcile.backlog``): ingest writes one row per
-    accepted event in the transaction that stores the event; whoever next takes the derive
-    turn of the operation (the deriver process, a staff request, a resolution) folds every row
-    of the operation in and deletes them in the same transaction. Source of truth stays the
-    event table: the rows only say which events the stored states do not include yet.
+    operation and commit, holding the ids of the events it accepted (16 bytes each), in the
+    transaction that stores them; whoever next takes the derive turn of the operation (the
+    deriver process, a staff request, a resolution) folds every row of the operation in and
+    deletes them in the same transaction. The event table stays the source of truth: the rows
+    only say which events the stored states do not include yet.
     """
 
     id = BigAutoField()
     # No foreign key: written on the hot path of ingest, and a row lives for milliseconds.
     operation = IntegerField(column_name="operation_id", index=True)
-    event = UUIDField(column_name="event_id")
-    person = UUIDField(null=True)
-    ref = UUIDField(null=True)
+    events = BlobField()
 
     class Meta:
         table_name = "derive_backlog"

@@ -25,15 +25,17 @@ import logging
 import os
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, current_app, has_app_context, request
 from peewee import SqliteDatabase
 
-from server.db import bulk_insert, database, write_transaction
+from server.db import database, write_transaction
 from server.models import DeriveBacklog
 from server.reconcile import store
+from server.reconcile.derive import EventRec
 
 log = logging.getLogger("muster.derive")
 
@@ -52,27 +54,24 @@ def behind() -> bool:
 
 
 def defer(operation_id: int, rows: Iterable[dict[str, Any]]) -> int:
-    """Note just-stored events for derivation (inside the transaction that stores them)."""
-    backlog = [
-        {
-            "operation": operation_id,
-            "event": row["id"],
-            "person": row.get("person"),
-            "ref": row.get("ref"),
-        }
-        for row in rows
-    ]
-    for start in range(0, len(backlog), 500):
-        bulk_insert(DeriveBacklog, backlog[start : start + 500])
-    return len(backlog)
+    """Note just-stored events for derivation (inside the transaction that stores them): one
+    row holding their ids, 16 bytes each."""
+    ids = b"".join(_uuid(row["id"]).bytes for row in rows)
+    if ids:
+        DeriveBacklog.insert(operation=operation_id, events=ids).execute()
+    return len(ids) // 16
 
 
-def _parts(rows: list[tuple[Any, ...]], aimed_at: dict[str, str]) -> list[list[dict[str, Any]]]:
-    """Backlog rows as ``on_events`` rows, in parts that never split a person's events."""
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _parts(recs: list[EventRec], aimed_at: dict[str, str]) -> list[list[dict[str, Any]]]:
+    """The events as ``on_events`` rows, in parts that never split a person's events."""
     by_person: dict[str | None, list[dict[str, Any]]] = {}
-    for _id, event, person, ref in rows:
-        row = {"id": _text(event), "person": _text(person), "ref": _text(ref)}
-        owner = row["person"] or (aimed_at.get(row["ref"]) if row["ref"] else None)
+    for rec in recs:
+        row = {"id": rec.id, "person": rec.person, "ref": rec.ref}
+        owner = rec.person or (aimed_at.get(rec.ref) if rec.ref else None)
         by_person.setdefault(owner, []).append(row)
     loose = by_person.pop(None, [])
     owners = list(by_person)
@@ -84,26 +83,39 @@ def _parts(rows: list[tuple[Any, ...]], aimed_at: dict[str, str]) -> list[list[d
     return parts
 
 
-def _text(value: Any) -> str | None:
-    """A stored UUID (hex text on SQLite, ``uuid`` on PostgreSQL) as dashed text."""
-    return None if value is None else store._uid(value)
-
-
-def _taken(operation_id: int) -> list[tuple[Any, ...]]:
-    """The operation's backlog rows, oldest first."""
-    return list(
-        database.execute_sql(
-            'SELECT "id", "event_id", "person", "ref" FROM "derive_backlog" '
-            f'WHERE "operation_id" = {database.obj.param} ORDER BY "id"',
-            [operation_id],
-        ).fetchall()
-    )
-
-
-def _aimed_at(rows: list[tuple[Any, ...]]) -> dict[str, str]:
-    """The person of each event the rows' voids aim at (voids go with that person)."""
+def _taken(operation_id: int) -> tuple[int, list[EventRec]]:
+    """The operation's backlog: the last row's id and the records of its events, in order."""
+    rows = database.execute_sql(
+        'SELECT "id", "events" FROM "derive_backlog" '
+        f'WHERE "operation_id" = {database.obj.param} ORDER BY "id"',
+        [operation_id],
+    ).fetchall()
+    if not rows:
+        return 0, []
+    ids: list[str] = []
+    for _id, blob in rows:
+        raw = bytes(blob)
+        ids += [raw[i : i + 16].hex() for i in range(0, len(raw), 16)]
     param = database.obj.param
-    refs = sorted({store._hex(str(_text(r[3]))) for r in rows if r[3] is not None})
+    found: dict[str, EventRec] = {}
+    for start in range(0, len(ids), PART):
+        chunk = ids[start : start + PART]
+        for row in database.execute_sql(
+            f'SELECT {store.event_list_sql()} FROM "event" '
+            f'WHERE "id" IN ({", ".join([param] * len(chunk))})',
+            chunk,
+        ).fetchall():
+            rec = store.event_rec(row, received=False)
+            found[rec.id] = rec
+    # Events are never deleted while an operation is open; a purge takes whole operations.
+    recs = [found[u] for u in (str(store._uid(h)) for h in ids) if u in found]
+    return max(r[0] for r in rows), recs
+
+
+def _aimed_at(recs: list[EventRec]) -> dict[str, str]:
+    """The person of each event the voids among ``recs`` aim at (a void goes with them)."""
+    param = database.obj.param
+    refs = sorted({store._hex(r.ref) for r in recs if r.ref})
     aimed_at: dict[str, str] = {}
     for start in range(0, len(refs), PART):
         chunk = refs[start : start + PART]
@@ -112,35 +124,36 @@ def _aimed_at(rows: list[tuple[Any, ...]]) -> dict[str, str]:
             f'"id" IN ({", ".join([param] * len(chunk))})',
             chunk,
         ).fetchall():
-            aimed_at[str(_text(eid))] = str(_text(person))
+            aimed_at[str(store._uid(eid))] = str(store._uid(person))
     return aimed_at
 
 
-def _forget(operation_id: int, rows: list[tuple[Any, ...]]) -> None:
+def _forget(operation_id: int, last: int) -> None:
     param = database.obj.param
     database.execute_sql(
         f'DELETE FROM "derive_backlog" WHERE "operation_id" = {param} AND "id" <= {param}',
-        [operation_id, max(r[0] for r in rows)],
+        [operation_id, last],
     )
 
 
 def drain(operation_id: int) -> int:
-    """Fold the operation's backlog into derived state and delete it; the rows folded.
+    """Fold the operation's backlog into derived state and delete it; the events folded.
 
     Call inside a write transaction, having taken the operation's turn (``store.serialise``
     calls this itself).
     """
-    rows = _taken(operation_id)
-    if not rows:
+    last, recs = _taken(operation_id)
+    if not last:
         return 0
-    for part in _parts(rows, _aimed_at(rows)):
-        store.on_events(operation_id, part, drained=True)
-    _forget(operation_id, rows)
-    return len(rows)
+    by_id = {r.id: r for r in recs}
+    for part in _parts(recs, _aimed_at(recs)):
+        store.on_events(operation_id, part, by_id, drained=True)
+    _forget(operation_id, last)
+    return len(recs)
 
 
 def drain_beside(operation_id: int) -> int:
-    """Drain as the deriver does, mostly outside the write lock; the rows folded.
+    """Drain as the deriver does, mostly outside the write lock; the events folded.
 
     On SQLite (one writer for the whole database) the new states are worked out in a read
     transaction, whose snapshot holds the backlog rows and every event before them, while
@@ -153,19 +166,20 @@ def drain_beside(operation_id: int) -> int:
             return drain_in_turn(operation_id)
     with database.atomic():  # one snapshot for every read below (a deferred transaction)
         mark = store.mark_token(operation_id)
-        rows = _taken(operation_id)
-        if not rows:
+        last, recs = _taken(operation_id)
+        if not last:
             return 0
+        by_id = {r.id: r for r in recs}
         states: dict[str, Any] = {}
-        for part in _parts(rows, _aimed_at(rows)):
-            states.update(store.fresh_states(operation_id, part))
+        for part in _parts(recs, _aimed_at(recs)):
+            states.update(store.fresh_states(operation_id, part, by_id))
     with write_transaction():
         if store.mark_token(operation_id) != mark:
             return drain_in_turn(operation_id)
         store.write_states(operation_id, states.values())
         store.touch(operation_id)
-        _forget(operation_id, rows)
-    return len(rows)
+        _forget(operation_id, last)
+    return len(recs)
 
 
 def drain_in_turn(operation_id: int) -> int:

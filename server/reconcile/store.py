@@ -84,11 +84,11 @@ def _fetch(fields: tuple[Any, ...], where: str, params: list[Any]) -> list[tuple
 
 def _fetch_events(where: str, params: list[Any]) -> list[tuple[Any, ...]]:
     """``_EVENT_COLUMNS`` of matching events; only flags need their (sealed) body read."""
-    sql = f'SELECT {_event_list_sql()} FROM "event" WHERE {where}'
+    sql = f'SELECT {event_list_sql()} FROM "event" WHERE {where}'
     return list(database.execute_sql(sql, params).fetchall())
 
 
-def _event_list_sql(received: str | None = None) -> str:
+def event_list_sql(received: str | None = None) -> str:
     """The select list of ``_EVENT_COLUMNS`` (only flags' sealed bodies), table-qualified.
 
     UUID columns are read as text on PostgreSQL (psycopg2 would make a ``uuid.UUID`` of each,
@@ -558,7 +558,7 @@ def _fold(
     else:
         new_ids = [_hex(eid) for eid in wanted]
         for row in database.execute_sql(
-            f'SELECT {_event_list_sql()} FROM "event" WHERE "id" IN ({_marks(len(new_ids))})',
+            f'SELECT {event_list_sql()} FROM "event" WHERE "id" IN ({_marks(len(new_ids))})',
             new_ids,
         ).fetchall():
             rec = event_rec(row, received=False)
@@ -590,7 +590,7 @@ def _fold(
             event_rec(row, received=False)
             for row in database.execute_sql(
                 f'WITH "w" ("p", "lo", "f") AS (VALUES {values}) '
-                f'SELECT {_event_list_sql()} FROM "w" JOIN "event" ON {_col(Event.person)} = "w"."p" '
+                f'SELECT {event_list_sql()} FROM "w" JOIN "event" ON {_col(Event.person)} = "w"."p" '
                 f"WHERE {_col(Event.operation)} + 0 = {param} "
                 f"AND {_col(Event.kind)} IN ('checkin', 'walkin') "
                 f'AND ({corrected} >= "w"."lo" OR {_col(Event.id)} = "w"."f")',
@@ -827,7 +827,7 @@ def _snapshot_events(where: str, params: list[Any], received: bool) -> list[Even
     """
     when = epoch_us_sql(_col(Event.received_at)) if received else "0"
     rows = database.execute_sql(
-        f'SELECT {_event_list_sql(received=when)} FROM "event" WHERE {where}',
+        f'SELECT {event_list_sql(received=when)} FROM "event" WHERE {where}',
         params,
     ).fetchall()
     shared: dict[Any, str] = {}
