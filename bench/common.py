@@ -126,6 +126,33 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def deriver_pid(server_pid: int) -> int | None:
+    """The deriver process ``serve`` keeps beside itself (its child running ``derive``)."""
+    children: list[str] = []
+    for task in Path(f"/proc/{server_pid}/task").glob("*"):  # a thread of it started it
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:
+            continue
+    for child in children:
+        try:
+            if b"derive" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
+                return int(child)
+        except OSError:
+            continue
+    return None
+
+
+def rss_mb(pid: int | None, key: str = "VmRSS") -> float:
+    """A process's RSS (or peak RSS with ``key="VmHWM"``) in MB; 0 when it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        return proc_status(pid)[key] / 1024
+    except (OSError, KeyError):
+        return 0.0
+
+
 # The server --------------------------------------------------------------------------------
 def reset_postgresql(url: str) -> None:
     """Drop and recreate schema ``public`` of the benchmark database."""

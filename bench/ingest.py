@@ -178,7 +178,7 @@ def measure(backend: str, size: str, clients: int) -> None:
         "batch": DEVICE_BATCH,
         "median_of": runs,
         "size": size,
-        "server": "muster-server serve (waitress, 8 threads), 1 process",
+        "server": "muster-server serve (waitress, 8 threads), 1 process and its deriver",
     }
     emit(
         f"ingest.{backend}",
