@@ -41,7 +41,7 @@ log = logging.getLogger("muster.derive")
 
 MODES = ("inline", "behind")
 #: People per ``store.on_events`` call while draining (bounds the SQL parameter lists).
-PART = 1000
+PART = 2000
 #: Blueprints whose requests need no catch-up: devices' sync (a push writes, and a pull's
 #: states are at most the deriver's lag behind: the device shows its own captures anyway),
 #: health checks, metrics, the field app's files and the API description.
@@ -145,9 +145,9 @@ def drain(operation_id: int) -> int:
     last, recs = _taken(operation_id)
     if not last:
         return 0
-    by_id = {r.id: r for r in recs}
+    by_id, groups = {r.id: r for r in recs}, store.load_groups(operation_id)
     for part in _parts(recs, _aimed_at(recs)):
-        store.on_events(operation_id, part, by_id, drained=True)
+        store.on_events(operation_id, part, by_id, drained=True, groups=groups)
     _forget(operation_id, last)
     return len(recs)
 
@@ -169,10 +169,10 @@ def drain_beside(operation_id: int) -> int:
         last, recs = _taken(operation_id)
         if not last:
             return 0
-        by_id = {r.id: r for r in recs}
+        by_id, groups = {r.id: r for r in recs}, store.load_groups(operation_id)
         states: dict[str, Any] = {}
         for part in _parts(recs, _aimed_at(recs)):
-            states.update(store.fresh_states(operation_id, part, by_id))
+            states.update(store.fresh_states(operation_id, part, by_id, groups))
     with write_transaction():
         if store.mark_token(operation_id) != mark:
             return drain_in_turn(operation_id)

@@ -421,6 +421,7 @@ def derive_people(
     timeline: bool = False,
     fresh: Mapping[str, list[str]] | None = None,
     recs: Mapping[str, EventRec] | None = None,
+    groups: Mapping[int, GroupRec] | None = None,
 ) -> dict[str, DerivedState]:
     """Derive the given people (and whatever their merges tie them to) from the database.
 
@@ -429,7 +430,8 @@ def derive_people(
     names, per person, the events just stored that name them: where their stored state allows
     (``derive.can_fold``), those are folded into it and only a window of the earlier events is
     read (:func:`_fold`), so a long history is not read again for every new check-in.
-    ``recs`` may hold those fresh events' records (by id), so they need not be read back.
+    ``recs`` may hold those fresh events' records (by id), so they need not be read back;
+    ``groups`` the operation's groups (:func:`load_groups`), when the caller has them.
     """
     direct = links(operation_id)
     roots = roots_of(direct)
@@ -464,7 +466,8 @@ def derive_people(
         if Resolution.select().where(Resolution.operation == operation_id).exists()
         else []
     )
-    groups = load_groups(operation_id)
+    if groups is None:
+        groups = load_groups(operation_id)
     out: dict[str, DerivedState] = {}
     if fresh:
         resolved = {str(r.person) for r in resolutions}
@@ -705,6 +708,7 @@ def on_events(
     recs: Mapping[str, EventRec] | None = None,
     *,
     drained: bool = False,
+    groups: Mapping[int, GroupRec] | None = None,
 ) -> int:
     """Fold freshly stored events into derived state: one batch, only the people they touch.
 
@@ -715,13 +719,14 @@ def on_events(
         return 0
     serialise(operation_id, drain=not drained)
     touch(operation_id)  # even headcounts and voids of no person change the headcount queue
-    return write_states(operation_id, fresh_states(operation_id, rows, recs).values())
+    return write_states(operation_id, fresh_states(operation_id, rows, recs, groups).values())
 
 
 def fresh_states(
     operation_id: int,
     rows: list[dict[str, Any]],
     recs: Mapping[str, EventRec] | None = None,
+    groups: Mapping[int, GroupRec] | None = None,
 ) -> dict[str, DerivedState]:
     """The new states of the people that freshly stored events (``rows``: their ``id``,
     ``person`` and ``ref``) touch, from the stored states and events; reads only.
@@ -746,7 +751,7 @@ def fresh_states(
         people |= aimed_at
     if not people:
         return {}
-    return derive_people(operation_id, people, fresh=fresh, recs=recs)
+    return derive_people(operation_id, people, fresh=fresh, recs=recs, groups=groups)
 
 
 def rebuild(operation_id: int) -> dict[str, int]:
