@@ -47,9 +47,12 @@ Usage: python -m bench.report [--quick|--full] [--backend sqlite|postgresql] [--
 [--reuse DIR] [--processes N] (``--runs``: timed runs; ``--keep``: leave the loaded database and
 what the run needs to time it again, path on stderr; ``--reuse DIR``: time the reports of a
 kept database without loading anything, same size options; on PostgreSQL only while nothing
-else reset the benchmark database; ``--processes``: ``REPORT_PROCESSES``, by default 2 when the
-load average leaves a core idle at the start, else 1. With 2, the PDF renders in a second
-process beside the other files, so ``parts_s`` has no ``pdf`` entry)
+else reset the benchmark database; ``--processes``: ``REPORT_PROCESSES``. By default the
+benchmark decides as ``service.workers`` would, 2 when the 1-minute load average leaves a core
+idle, 1 otherwise, but on the load average found when it starts (``load_at_start``): loading
+the data keeps a core busy for a minute or two, which a server making its nightly report does
+not have. With 2, a second process reads and derives half of the people and then renders the
+PDF beside the other files, so ``parts_s`` has no ``pdf`` entry)
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import resource
 import shutil
@@ -882,7 +886,15 @@ def _children_cpu() -> float:
     return use.ru_utime + use.ru_stime
 
 
+def _processes_now() -> int:
+    """``service.workers``' default on this machine now: 2 when a core is idle, else 1."""
+    cores = os.cpu_count() or 1
+    return 2 if cores >= 2 and cores - os.getloadavg()[0] >= 1 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    load_at_start = round(os.getloadavg()[0], 2)
+    chosen = _processes_now()  # before loading the data keeps a core busy
     size, args = size_arg(argv)
     backend = args[args.index("--backend") + 1] if "--backend" in args else "sqlite"
     if backend == "postgresql" and not pg_url():
@@ -892,7 +904,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--runs" in args:  # fewer or more timed runs (for profiling by hand)
         repeats = int(args[args.index("--runs") + 1])
     reuse = args[args.index("--reuse") + 1] if "--reuse" in args else None
-    processes = int(args[args.index("--processes") + 1]) if "--processes" in args else None
+    processes = int(args[args.index("--processes") + 1]) if "--processes" in args else chosen
     keep = "--keep" in args or reuse is not None
     if reuse is not None:
         server, meta = _reused(reuse, people)
@@ -976,6 +988,8 @@ def main(argv: list[str] | None = None) -> int:
         setup_s=meta["setup_s"],
         reused=reuse is not None,
         processes=workers,
+        processes_chosen_by="--processes" if "--processes" in args else "load_at_start",
+        load_at_start=load_at_start,
         roster_and_devices_s=meta["roster_and_devices_s"],
         via="server.reports.service.generate in process, on the server's database",
     )

@@ -4,11 +4,15 @@ A night's report derives two nights from one frozen snapshot and writes a PDF be
 files; on a machine with a second core, half of that can run at once. ``start`` forks a child
 that computes ``fn()`` on the parent's memory (nothing is copied up front: the child sees the
 snapshot as it is) and sends the result back pickled through a pipe; ``Beside.result`` returns
-it. The child does nothing but ``fn``: no database connection, no request, no log line, and
-it leaves with ``os._exit`` (no cleanup handlers of the parent run in it).
+it. The child does nothing but ``fn``: no request, no log line, and it leaves with ``os._exit``
+(no cleanup handlers of the parent run in it). It never uses the database connection it
+inherited (that one belongs to the parent; SQLite and PostgreSQL connections must not cross a
+fork); with ``connect=True`` it runs ``fn`` on a thread of its own, which opens a connection
+of its own (peewee's connections are per thread) and closes it after.
 
 The result never depends on where it was computed: ``fn`` must be a pure function of data
-already in memory (or write one file of its own), and whenever the child cannot give a result
+already in memory and of rows that cannot change any more (a night's events, received before
+its past cut-off), or write one file of its own; and whenever the child cannot give a result
 (no ``fork`` on this platform, one worker configured, the child failed, was killed or took
 longer than ``timeout``) the parent runs ``fn()`` itself. Tests compare both ways.
 """
@@ -21,9 +25,10 @@ import os
 import pickle
 import select
 import signal
+import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 log = logging.getLogger("muster.reports")
@@ -43,11 +48,11 @@ class Beside(Generic[T]):
         #: Whether a child was started (it may still fail: then ``result`` computes here).
         self.forked = pid is not None
 
-    def _collect(self) -> tuple[bool, T | None]:
+    def _collect(self, timeout: float) -> tuple[bool, T | None]:
         """The child's result, if it gave one: (True, value), else (False, None)."""
         assert self._pid is not None and self._fd is not None
         chunks: list[bytes] = []
-        deadline = time.monotonic() + self._timeout
+        deadline = time.monotonic() + timeout
         finished = False
         status = -1
         try:
@@ -74,10 +79,13 @@ class Beside(Generic[T]):
         except Exception:  # a truncated stream: computed here instead
             return False, None
 
-    def result(self) -> T:
-        """``fn()``: the child's value when it gave one, otherwise computed here and now."""
+    def result(self, timeout: float | None = None) -> T:
+        """``fn()``: the child's value when it gave one, otherwise computed here and now.
+
+        ``timeout``: seconds to wait for the child from now (by default ``start``'s).
+        """
         if self._pid is not None:
-            ok, value = self._collect()
+            ok, value = self._collect(self._timeout if timeout is None else timeout)
             self._pid = self._fd = None
             if ok:
                 return value  # type: ignore[return-value]
@@ -85,8 +93,34 @@ class Beside(Generic[T]):
         return self._fn()
 
 
-def start(fn: Callable[[], T], *, workers: int, timeout: float = TIMEOUT) -> Beside[T]:
-    """Start ``fn()`` in a forked child when ``workers`` > 1 and the platform can fork."""
+def _connected(fn: Callable[[], T]) -> T:
+    """``fn()`` on a new thread with a database connection of its own (closed after)."""
+    from server.db import database
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with database.connection_context():
+                box["value"] = fn()
+        except BaseException as exc:  # raised again on the calling thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="report-part")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def start(
+    fn: Callable[[], T], *, workers: int, timeout: float = TIMEOUT, connect: bool = False
+) -> Beside[T]:
+    """Start ``fn()`` in a forked child when ``workers`` > 1 and the platform can fork.
+
+    ``connect``: ``fn`` reads the database; in the child it gets a connection of its own.
+    """
     if workers <= 1 or not hasattr(os, "fork"):
         return Beside(fn, None, None, timeout)
     read_fd, write_fd = os.pipe()
@@ -100,7 +134,8 @@ def start(fn: Callable[[], T], *, workers: int, timeout: float = TIMEOUT) -> Bes
         code = 1
         try:
             os.close(read_fd)
-            data = pickle.dumps(fn(), protocol=pickle.HIGHEST_PROTOCOL)
+            value = _connected(fn) if connect else fn()
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             view = memoryview(data)
             while view:
                 view = view[os.write(write_fd, view) :]

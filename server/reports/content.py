@@ -1,42 +1,49 @@
 """What a night's report says, computed from frozen snapshots (no wall clock anywhere).
 
 The night's state is ``derive_operation`` of what was received before the cut-off; the previous
-night's is derived from the same loaded events filtered by the previous cut-off, so the database
-is read once per report. ``summary`` holds counts and ids only (no names); names live in
-``people`` and are written only to the restricted file and to the lists the ministry needs.
+night's is derived from the same loaded events filtered by the previous cut-off, so each row of
+the database is read once per report. Both are computed per part of the people (``parts``:
+``_part`` derives one, possibly in a second process; ``_whole`` adds them up), which gives
+what deriving the whole snapshot gives. ``summary`` holds counts and ids only (no names); names
+live in ``people`` and are written only to the restricted file and to the lists the ministry
+needs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import functools
 import operator
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Any
 
-from server.db import database, tuples
-from server.models import Checkpoint, Device, Group, Operation, Person, QuarantinedRecord
+from server.db import tuples
+from server.models import Checkpoint, Device, Group, Operation, QuarantinedRecord
 from server.reconcile.derive import (
     ACCOUNTED,
     STATES,
     UNACCOUNTED,
     EventRec,
     OperationState,
+    PersonRec,
     PersonState,
     ResolutionRec,
     Snapshot,
     active_resolutions,
     derive_operation,
+    duplicate_pairs,
+    headcount_mismatches,
     merge_roots,
     summarise,
     unique_sorted,
 )
-from server.reconcile.store import _uid, epoch_us_sql, load_snapshot, ms_of_us, to_ms
-from server.reports import beside, nights
+from server.reconcile.store import to_ms
+from server.reports import beside, nights, parts
+from server.reports.parts import PersonInfo
 
 FORMAT = "muster-report/1"
 #: Field getters: the passes over every event below run in C (``map``, ``compress``).
@@ -44,18 +51,9 @@ _ID = operator.attrgetter("id")
 _PERSON = operator.attrgetter("person")
 _REF = operator.attrgetter("ref")
 _RECEIVED = operator.attrgetter("received_ms")
+_KIND = operator.attrgetter("kind")
 #: Earlier nights' totals for the chart: date -> totals, from stored reports when present.
 HistoryLookup = Callable[[dt.date], dict[str, Any] | None]
-
-
-@dataclass
-class PersonInfo:
-    """The person details a report prints: as of generation (see docs/reports.md)."""
-
-    id: str
-    external_id: str
-    full_name: str
-    entry_ms: int
 
 
 @dataclass
@@ -111,22 +109,6 @@ def _sub_snapshot(
         + list(extra),
         resolutions=[r for r in snap.resolutions if r.at_ms < before_ms],
     )
-
-
-def _people(operation_id: int, cutoff: dt.datetime) -> dict[str, PersonInfo]:
-    """The person records entered before ``cutoff``: one plain query (100,000 rows)."""
-    param = database.obj.param
-    entry = epoch_us_sql('"entry_date"')
-    rows = database.execute_sql(
-        f'SELECT CAST("id" AS TEXT), "external_id", "full_name", {entry} FROM "person" '
-        f'WHERE "operation_id" = {param} AND "entry_date" < {param}',
-        [operation_id, Person.entry_date.db_value(cutoff)],
-    ).fetchall()
-    out = {}
-    for pid, ext, name, entry_us in rows:
-        text = str(_uid(pid))
-        out[text] = PersonInfo(text, ext or "", name, ms_of_us(entry_us))
-    return out
 
 
 def _rederived(snap: Snapshot, before: Snapshot, ordered: bool = False) -> dict[str, PersonState]:
@@ -371,7 +353,28 @@ class DeviceFacts:
     gaps: int
 
 
-def _device_facts(events: Sequence[EventRec]) -> DeviceFacts:
+@dataclass
+class DeviceTally:
+    """Per device: records, the newest receive time (at least 0) and the sequence numbers seen;
+    tallies of disjoint sets of events add up to the tally of all of them (``add``)."""
+
+    count: dict[str, int] = field(default_factory=dict)
+    last: dict[str, int] = field(default_factory=dict)
+    seqs: dict[str, set[int]] = field(default_factory=dict)
+
+    def add(self, other: DeviceTally) -> DeviceTally:
+        for device, n in other.count.items():
+            self.count[device] = self.count.get(device, 0) + n
+            self.last[device] = max(self.last.get(device, 0), other.last[device])
+            self.seqs.setdefault(device, set()).update(other.seqs[device])
+        return self
+
+    def facts(self) -> DeviceFacts:
+        gaps = sum(1 for s in self.seqs.values() if len(s) < max(s))
+        return DeviceFacts(self.count, self.last, gaps)
+
+
+def _device_tally(events: Iterable[EventRec]) -> DeviceTally:
     """One pass over the events for ``_discrepancies`` (gaps) and ``_silent`` (last contact)."""
     count: dict[str, int] = {}
     last: dict[str, int] = {}
@@ -386,21 +389,26 @@ def _device_facts(events: Sequence[EventRec]) -> DeviceFacts:
         count[device] += 1
         if e.received_ms > last[device]:
             last[device] = e.received_ms
-    return DeviceFacts(count, last, sum(1 for s in seqs.values() if len(s) < max(s)))
+    return DeviceTally(count, last, seqs)
+
+
+def _device_facts(events: Iterable[EventRec]) -> DeviceFacts:
+    return _device_tally(events).facts()
 
 
 def _discrepancies(
     op: Operation,
-    snap: Snapshot,
+    people: Mapping[str, PersonRec],
+    resolutions: Iterable[ResolutionRec],
     state: OperationState,
     cutoff: dt.datetime,
-    devices: DeviceFacts | None = None,
+    devices: DeviceFacts,
 ) -> dict[str, int]:
     """Open discrepancies at the cut-off, by kind (the queues of docs/reconciliation.md).
 
-    ``devices``: ``_device_facts(snap.events)``, when already computed.
+    ``devices``: ``_device_facts`` of the night's events.
     """
-    resolutions = active_resolutions(snap.resolutions)
+    resolutions = active_resolutions(resolutions)
     dismissed = {str(r.payload.get("key")) for r in resolutions if r.kind == "resolve"}
     accepted = {str(r.person) for r in resolutions if r.kind == "accept_walkin"}
     out = dict.fromkeys(
@@ -429,7 +437,7 @@ def _discrepancies(
             s.group, 0
         ):
             out["behind_group"] += 1
-        if snap.people[pid].source == "walk-in" and pid not in accepted and s.state != "merged":
+        if people[pid].source == "walk-in" and pid not in accepted and s.state != "merged":
             out["walkins"] += 1
     out["duplicates"] = len(state.duplicates)
     out["headcounts"] = sum(1 for h in state.headcounts if h["key"] not in dismissed)
@@ -442,24 +450,19 @@ def _discrepancies(
         )
         .count()
     )
-    out["gaps"] = (devices or _device_facts(snap.events)).gaps
+    out["gaps"] = devices.gaps
     return out
 
 
 def _silent(
-    op: Operation,
-    snap: Snapshot,
-    cutoff: dt.datetime,
-    hours: float,
-    devices: DeviceFacts | None = None,
+    op: Operation, cutoff: dt.datetime, hours: float, devices: DeviceFacts
 ) -> list[dict[str, Any]]:
     """Devices with no records received for more than ``hours`` before the cut-off.
 
-    ``devices``: ``_device_facts(snap.events)``, when already computed.
+    ``devices``: ``_device_facts`` of the night's events.
     """
     cutoff_ms = to_ms(cutoff)
-    facts = devices or _device_facts(snap.events)
-    last, count = facts.last, facts.count
+    last, count = devices.last, devices.count
     out = []
     for d in Device.select(Device.id, Device.label, Device.enrolled_at, Device.revoked_at).where(
         (Device.operation == op.id) & (Device.enrolled_at < cutoff)
@@ -495,23 +498,173 @@ def _history_point(day: dt.date, totals: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class SideFacts:
-    """What ``build`` computes beside the night's derivation (in a second process if any)."""
+class PartFacts:
+    """One part of a night's people (``parts``), derived on its own; ``_whole`` adds them up."""
 
+    #: The night's states of the part's people.
+    people: dict[str, PersonState]
+    #: Every headcount (as ``headcount_mismatches`` gives one) and the part's people named near it.
+    headcounts: list[dict[str, Any]]
+    named: dict[str, int]
+    #: The previous night's states of the part's people whose records changed (``_rederived``).
+    again: dict[str, PersonState]
+    late: LateFacts | None
+    #: The part's own events (not the shared ones): how many, and their devices.
+    events: int
+    devices: DeviceTally
+    #: Per earlier night whose stored totals are missing: the part's people's states then.
+    earlier: list[dict[str, PersonState]]
+
+
+def _named(
+    events: list[EventRec], group_of: Mapping[str, int | None], roots: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Every headcount of ``events`` with the people named near it, by ``headcount_mismatches``
+    given counts no headcount can equal (-1): so none is left out as matching."""
+    probe = list(events)
+    for i in compress(range(len(events)), map("headcount".__eq__, map(_KIND, events))):
+        probe[i] = events[i]._replace(count=-1)
+    rows = headcount_mismatches(probe, group_of, roots, ordered=True)
+    return rows, {r["event"]: r["named"] for r in rows}
+
+
+def _part(
+    frame: parts.Frame,
+    info: dict[str, PersonInfo],
+    split: parts.Split,
+    k: int,
+    own: list[EventRec],
+    prev_ms: int | None,
+    earlier_ms: Sequence[int] = (),
+) -> PartFacts:
+    """Derive part ``k`` of the people from its events ``own`` (``parts.read_part``) and the
+    shared ones: the night, the previous night where their records changed, the late records'
+    effect, and earlier nights (their cut-offs ``earlier_ms``) whose totals are missing."""
+    # Sorted once: every night derived below takes its events from this list, in order.
+    events = unique_sorted(own + frame.shared)
+    people = {pid: rec for pid, rec in frame.people.items() if split.of(pid) == k}
+    snap = Snapshot(frame.operation_id, people, frame.groups, events, frame.resolutions)
+    # No timelines (reports print none); the queues are made whole by ``_whole``.
+    night = derive_operation(snap, timeline=False, queues=False, ordered=True).people
+    group_of = {pid: s.group for pid, s in night.items()}
+    headcounts, named = _named(events, group_of, merge_roots(frame.resolutions))
+    again: dict[str, PersonState] = {}
+    late = None
+    if prev_ms is not None:
+        before = _sub_snapshot(snap, info, prev_ms)
+        again = _rederived(snap, before, ordered=True)
+        late = _late_facts(snap, before, prev_ms)
+    earlier = [
+        derive_operation(
+            _sub_snapshot(snap, info, ms), timeline=False, queues=False, ordered=True
+        ).people
+        for ms in earlier_ms
+    ]
+    return PartFacts(night, headcounts, named, again, late, len(own), _device_tally(own), earlier)
+
+
+def _read_part(
+    frame: parts.Frame,
+    info: dict[str, PersonInfo],
+    split: parts.Split,
+    k: int,
+    cutoff: dt.datetime,
+    prev_ms: int | None,
+    earlier_ms: Sequence[int],
+) -> PartFacts:
+    """``_part`` of part ``k``'s events read from the database: in a second process on a
+    connection of its own (rows received before a past cut-off: the same wherever read)."""
+    own = parts.read_part(frame.operation_id, cutoff, split, k)
+    return _part(frame, info, split, k, own, prev_ms, earlier_ms)
+
+
+def _sorted_union(states: Iterable[dict[str, PersonState]]) -> dict[str, PersonState]:
+    """The parts' states as one dictionary in id order (``derive_operation``'s order)."""
+    out: dict[str, PersonState] = {}
+    for part in states:
+        out.update(part)
+    return {pid: out[pid] for pid in sorted(out)}
+
+
+@dataclass
+class Whole:
+    """The parts of a night added up: what ``derive_operation`` and ``_side`` would give."""
+
+    state: OperationState
     again: dict[str, PersonState]
     late: LateFacts | None
     devices: DeviceFacts
+    events: int
+    earlier: list[dict[int | None, dict[str, Any]]]
 
 
-def _side(snap: Snapshot, people: dict[str, PersonInfo], prev_ms: int | None) -> SideFacts:
-    """The previous night's people whose records changed (``_rederived``), ``_late_facts`` and
-    ``_device_facts``: everything of a report that needs the snapshot but not the night."""
-    devices = _device_facts(snap.events)
-    if prev_ms is None:
-        return SideFacts({}, None, devices)
-    before = _sub_snapshot(snap, people, prev_ms)
-    again = _rederived(snap, before, ordered=True)
-    return SideFacts(again, _late_facts(snap, before, prev_ms), devices)
+def _duplicates(frame: parts.Frame) -> list[dict[str, Any]]:
+    """The duplicates queue of the night, as ``derive_operation`` makes it (records only)."""
+    resolutions = active_resolutions(frame.resolutions)
+    dismissed = [str(r.payload.get("key")) for r in resolutions if r.kind == "resolve"]
+    return duplicate_pairs(frame.people.values(), merge_roots(frame.resolutions), dismissed)
+
+
+def _whole(
+    frame: parts.Frame, facts: Sequence[PartFacts], duplicates: list[dict[str, Any]]
+) -> Whole:
+    """Put the parts together: people in id order, headcounts counted over every part (a
+    person's records are all in one part, so the distinct people named add up), late records
+    once each, devices over every event; ``duplicates``: ``_duplicates(frame)``."""
+    people = _sorted_union(f.people for f in facts)
+    counted = {e.id: e.count for e in frame.shared if e.kind == "headcount"}
+    headcounts = []
+    for row in facts[0].headcounts:  # every part has every headcount, in the same order
+        named = sum(f.named[row["event"]] for f in facts)
+        count = counted[row["event"]]
+        if named != count:
+            headcounts.append(
+                {**row, "counted": count, "named": named, "difference": (count or 0) - named}
+            )
+    state = OperationState(
+        people=people,
+        groups=summarise(people.values()),
+        duplicates=duplicates,
+        headcounts=headcounts,
+    )
+    late = None
+    lates = [f.late for f in facts if f.late is not None]
+    if lates:  # shared late records are in every part: once each, owned where their target is
+        once: dict[str, EventRec] = {}
+        owner: dict[str, str | None] = {}
+        for facts_of in lates:
+            for e in facts_of.late:
+                once.setdefault(e.id, e)
+            for eid, who in facts_of.owner.items():
+                if owner.get(eid) is None:
+                    owner[eid] = who
+        late = LateFacts(
+            list(once.values()),
+            owner,
+            set().union(*(x.touched for x in lates)),
+            OperationState(_sorted_union(x.corrected.people for x in lates), {}, [], []),
+        )
+    devices = _device_tally(frame.shared)
+    for f in facts:
+        devices.add(f.devices)
+    earlier = [
+        summarise(_sorted_union(f.earlier[i] for f in facts).values())
+        for i in range(len(facts[0].earlier))
+    ]
+    return Whole(
+        state=state,
+        again=_sorted_union(f.again for f in facts),
+        late=late,
+        devices=devices.facts(),
+        events=len(frame.shared) + sum(f.events for f in facts),
+        earlier=earlier,
+    )
+
+
+#: Seconds a part's second process may take beyond what this process took for its own part
+#: before this process reads and derives that part itself (a child stuck on a lock it
+#: inherited, for instance).
+PART_GRACE_S = 60.0
 
 
 def build(
@@ -524,27 +677,42 @@ def build(
 ) -> ReportData:
     """Compute one night's report for ``op`` from what was received before its cut-off.
 
-    ``workers`` > 1 lets a second process derive the previous night meanwhile (``beside``).
+    ``workers`` > 1 splits the people into as many parts, each read and derived in a process
+    of its own (``parts``, ``beside``); the report is the same with any number.
     """
     cutoff = nights.cutoff_utc(op, day)
     cutoff_ms = to_ms(cutoff)
     prev_day = nights.previous_night(op, day)
     prev_ms = to_ms(nights.cutoff_utc(op, prev_day)) if prev_day else None
-    snap = load_snapshot(op.id, received_before=cutoff)
-    # Sorted once: every night derived below takes its events from this list, in order.
-    snap = dataclasses.replace(snap, events=unique_sorted(snap.events))
-    people = _people(op.id, cutoff)
-    # The previous night (its people whose records changed since), the late records' effect
-    # and the devices' facts are computed in a second process, when there is one, while this
-    # one derives the night: the same pure functions of the same snapshot, so the same result.
-    started = beside.start(lambda: _side(snap, people, prev_ms), workers=workers)
-    # No timelines (reports print none); the previous nights need people and groups only.
-    state = derive_operation(snap, timeline=False, ordered=True)
-    side = started.result()
+    frame = parts.read_frame(op.id, cutoff)
+    people = parts.people_info(op.id, cutoff)
+    first = nights.first_day(op)
+    earlier_days = [  # the nights before the previous one, for the chart
+        first + dt.timedelta(days=i) for i in range(((prev_day or first) - first).days)
+    ]
+    stored = {d: history(d) for d in earlier_days}  # their totals when stored, else derived
+    missing = [d for d in earlier_days if stored[d] is None]
+    earlier_ms = [to_ms(nights.cutoff_utc(op, d)) for d in missing]
+    split = parts.split(frame, workers)
+    work = functools.partial(
+        _read_part, frame, people, split, cutoff=cutoff, prev_ms=prev_ms, earlier_ms=earlier_ms
+    )
+    others = [
+        beside.start(functools.partial(work, k), workers=workers, connect=True)
+        for k in range(1, split.count)
+    ]
+    started = time.monotonic()
+    facts = [work(0)]
+    grace = PART_GRACE_S + 2 * (time.monotonic() - started)
+    duplicates = _duplicates(frame)  # while the other parts may still be at work
+    facts += [other.result(timeout=grace) for other in others]
+    whole = _whole(frame, facts, duplicates)
+    state = whole.state
+    derived = dict(zip(missing, map(_totals, whole.earlier), strict=True))
     prev = None
     if prev_ms is not None:
-        then = (pid for pid in snap.people if people[pid].entry_ms < prev_ms)  # _sub_snapshot's
-        prev = _merged(then, state, side.again)
+        then = (pid for pid in frame.people if people[pid].entry_ms < prev_ms)  # _sub_snapshot's
+        prev = _merged(then, state, whole.again)
     devices = {
         str(i): label
         for i, label in tuples(
@@ -557,11 +725,11 @@ def build(
     checkpoint_names = {
         c.id: c.name for c in Checkpoint.select().where(Checkpoint.operation == op.id)
     }
-    late, late_effect = _late_rows(prev, side.late, devices)
+    late, late_effect = _late_rows(prev, whole.late, devices)
     changes = _changes(state, prev)
     totals = _totals(state.groups)
     groups = []
-    gids = sorted(state.groups.keys() | snap.groups.keys(), key=lambda g: (g is None, g or 0))
+    gids = sorted(state.groups.keys() | frame.groups.keys(), key=lambda g: (g is None, g or 0))
     for gid in gids:
         g = state.groups.get(gid) or {
             "records": 0,
@@ -571,7 +739,7 @@ def build(
             "by_state": dict.fromkeys(STATES, 0),
             "by_checkpoint": {},
         }
-        rec = snap.groups.get(gid) if gid is not None else None
+        rec = frame.groups.get(gid) if gid is not None else None
         route = list(rec.route) if rec else []
         extra = sorted(int(c) for c in g["by_checkpoint"] if int(c) not in route)
         groups.append(
@@ -590,22 +758,7 @@ def build(
                 ],
             }
         )
-    points = []
-    first = nights.first_day(op)
-    d = first
-    while d < (prev_day or first):
-        stored = history(d)
-        if stored is None:
-            stored = _totals(
-                derive_operation(
-                    _sub_snapshot(snap, people, to_ms(nights.cutoff_utc(op, d))),
-                    timeline=False,
-                    queues=False,
-                    ordered=True,
-                ).groups
-            )
-        points.append(_history_point(d, stored))
-        d += dt.timedelta(days=1)
+    points = [_history_point(d, stored[d] or derived[d]) for d in earlier_days]
     if prev is not None and prev_day is not None:
         points.append(_history_point(prev_day, _totals(prev.groups)))
     points.append(_history_point(day, totals))
@@ -625,7 +778,9 @@ def build(
             for kind in ("arrived", "newly_missing", "found")
         },
         "needs_assistance": totals["by_state"]["needs_assistance"],
-        "discrepancies": _discrepancies(op, snap, state, cutoff, side.devices),
+        "discrepancies": _discrepancies(
+            op, frame.people, frame.resolutions, state, cutoff, whole.devices
+        ),
         "late": {
             "count": len(late),
             "people_changed": sum(
@@ -635,10 +790,10 @@ def build(
         },
         "silent_devices": {
             "hours": silent_hours,
-            "devices": _silent(op, snap, cutoff, silent_hours, side.devices),
+            "devices": _silent(op, cutoff, silent_hours, whole.devices),
         },
         "history": points,
-        "events_counted": len(snap.events),  # unique_sorted: no id twice
+        "events_counted": whole.events,  # each event once: ids are unique in the database
     }
     return ReportData(
         summary=summary,
