@@ -40,8 +40,12 @@ from server.reconcile.derive import EventRec
 log = logging.getLogger("muster.derive")
 
 MODES = ("inline", "behind")
-#: People per ``store.on_events`` call while draining (bounds the SQL parameter lists).
-PART = 2000
+#: People derived at a time while draining: bounds the SQL parameter lists, and the memory
+#: a drain holds at once (the process keeps the high-water mark of its small-object arenas:
+#: deriving a whole commit's people at once made RSS creep with their histories' length).
+PART = 500
+#: Event ids read back per query.
+READ = 2000
 #: Blueprints whose requests need no catch-up: devices' sync (a push writes, and a pull's
 #: states are at most the deriver's lag behind: the device shows its own captures anyway),
 #: health checks, metrics, the field app's files and the API description.
@@ -98,8 +102,8 @@ def _taken(operation_id: int) -> tuple[int, list[EventRec]]:
         ids += [raw[i : i + 16].hex() for i in range(0, len(raw), 16)]
     param = database.obj.param
     found: dict[str, EventRec] = {}
-    for start in range(0, len(ids), PART):
-        chunk = ids[start : start + PART]
+    for start in range(0, len(ids), READ):
+        chunk = ids[start : start + READ]
         for row in database.execute_sql(
             f'SELECT {store.event_list_sql()} FROM "event" '
             f'WHERE "id" IN ({", ".join([param] * len(chunk))})',
@@ -117,8 +121,8 @@ def _aimed_at(recs: list[EventRec]) -> dict[str, str]:
     param = database.obj.param
     refs = sorted({store._hex(r.ref) for r in recs if r.ref})
     aimed_at: dict[str, str] = {}
-    for start in range(0, len(refs), PART):
-        chunk = refs[start : start + PART]
+    for start in range(0, len(refs), READ):
+        chunk = refs[start : start + READ]
         for eid, person in database.execute_sql(
             'SELECT "id", "person" FROM "event" WHERE "person" IS NOT NULL AND '
             f'"id" IN ({", ".join([param] * len(chunk))})',
@@ -170,13 +174,14 @@ def drain_beside(operation_id: int) -> int:
         if not last:
             return 0
         by_id, groups = {r.id: r for r in recs}, store.load_groups(operation_id)
-        states: dict[str, Any] = {}
+        rows: dict[str, tuple[Any, ...]] = {}  # by person: a cluster's root may come twice
         for part in _parts(recs, _aimed_at(recs)):
-            states.update(store.fresh_states(operation_id, part, by_id, groups))
+            derived = store.fresh_states(operation_id, part, by_id, groups).values()
+            rows.update((row[0], row) for row in store.state_rows(operation_id, derived))
     with write_transaction():
         if store.mark_token(operation_id) != mark:
             return drain_in_turn(operation_id)
-        store.write_states(operation_id, states.values())
+        store.write_state_rows(list(rows.values()))
         store.touch(operation_id)
         _forget(operation_id, last)
     return len(recs)

@@ -346,12 +346,17 @@ def write_states(operation_id: int, states: Iterable[DerivedState]) -> int:
     The hot path of ingest: values go to the driver as they are stored (hex UUIDs, JSON text,
     one timestamp) through one prepared upsert, with no per-value model conversions.
     """
-    db = database.obj
+    return write_state_rows(state_rows(operation_id, states))
+
+
+def state_rows(operation_id: int, states: Iterable[DerivedState]) -> list[tuple[Any, ...]]:
+    """The ``person_state`` rows of these states, as :func:`write_state_rows` stores them
+    (compact: the deriver keeps them, not the states, until its write turn)."""
     now = PersonState.updated_at.db_value(utcnow())
-    params = []
+    rows = []
     for s in states:
         encoded = s.encoded()
-        params.append(
+        rows.append(
             (
                 _hex(s.person),
                 operation_id,
@@ -369,22 +374,28 @@ def write_states(operation_id: int, states: Iterable[DerivedState]) -> int:
                 _hex(s.furthest) if s.furthest else None,
             )
         )
-    if not params:
+    return rows
+
+
+def write_state_rows(rows: list[tuple[Any, ...]]) -> int:
+    """Upsert ``person_state`` rows made by :func:`state_rows` (inside a write transaction)."""
+    if not rows:
         return 0
+    db = database.obj
     columns = ", ".join(f'"{c}"' for c in _STATE_COLUMNS)
     update = ", ".join(f'"{c}" = excluded."{c}"' for c in _STATE_COLUMNS[1:])
     sql = f'INSERT INTO "person_state" ({columns}) VALUES '
     tail = f' ON CONFLICT ("person") DO UPDATE SET {update}'
     cursor = db.cursor()
-    for start in range(0, len(params), 500):
-        chunk = params[start : start + 500]
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
         if isinstance(db, PostgresqlDatabase):
             from psycopg2.extras import execute_values
 
             execute_values(cursor, sql + "%s" + tail, chunk, page_size=len(chunk))
         else:
             cursor.executemany(sql + f"({_marks(len(_STATE_COLUMNS))})" + tail, chunk)
-    return len(params)
+    return len(rows)
 
 
 _PERSON_FIELDS = (
