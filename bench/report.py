@@ -48,8 +48,8 @@ Usage: python -m bench.report [--quick|--full] [--backend sqlite|postgresql] [--
 what the run needs to time it again, path on stderr; ``--reuse DIR``: time the reports of a
 kept database without loading anything, same size options; on PostgreSQL only while nothing
 else reset the benchmark database; ``--processes``: ``REPORT_PROCESSES``. By default the
-benchmark decides as ``service.workers`` would, 2 when the 1-minute load average leaves a core
-idle, 1 otherwise, but on the load average found when it starts (``load_at_start``): loading
+benchmark decides as ``service.workers`` would, 2 when a core is idle, 1 otherwise, but on
+what it finds when it starts (the idle cores then; ``load_at_start`` is reported): loading
 the data keeps a core busy for a minute or two, which a server making its nightly report does
 not have. With 2, a second process reads and derives half of the people and then renders the
 PDF beside the other files, so ``parts_s`` has no ``pdf`` entry)
@@ -888,8 +888,10 @@ def _children_cpu() -> float:
 
 def _processes_now() -> int:
     """``service.workers``' default on this machine now: 2 when a core is idle, else 1."""
+    from server.reports.service import idle_cores
+
     cores = os.cpu_count() or 1
-    return 2 if cores >= 2 and cores - os.getloadavg()[0] >= 1 else 1
+    return 2 if cores >= 2 and idle_cores() >= 1 else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -988,7 +990,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_s=meta["setup_s"],
         reused=reuse is not None,
         processes=workers,
-        processes_chosen_by="--processes" if "--processes" in args else "load_at_start",
+        processes_chosen_by="--processes" if "--processes" in args else "idle cores at start",
         load_at_start=load_at_start,
         roster_and_devices_s=meta["roster_and_devices_s"],
         via="server.reports.service.generate in process, on the server's database",

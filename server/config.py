@@ -40,8 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "REPORT_SILENT_HOURS": 6,
     "REPORT_SCHEDULER": True,
     "REPORT_CHECK_SECONDS": 60,
-    # Processes a report may use: None = 2 when the load average leaves a core idle, else 1
-    # (a forked second process derives the previous night and renders the PDF; same bytes).
+    # Processes a report may use: None = 2 when a core is idle (CPU times over 0.2 s), else 1
+    # (a forked second process derives half of the people and renders the PDF; same bytes).
     "REPORT_PROCESSES": None,
     # Build the conflicts, headcounts and duplicates queues of open operations when `serve`
     # starts (a background thread), so the first staff request does not pay for it.

@@ -15,6 +15,7 @@ import gc
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,21 +101,42 @@ def _no_cycle_collector() -> Iterator[None]:
 def workers() -> int:
     """Processes a report may use: ``REPORT_PROCESSES``; by default 2 when a core is idle.
 
-    With 2, a forked child derives the previous night while this process derives the night,
-    and renders the PDF while this one writes the other files (``beside``); the files are the
-    same byte for byte with 1. A second process only pays when it has a core of its own: on a
-    busy machine it competes with the work already there (ingest), so by default it is used
-    only when the 1-minute load average leaves at least one core free.
+    With 2, a forked child reads and derives half of the people and renders the PDF while
+    this process does the rest (``beside``); the files are the same byte for byte with 1. A
+    second process only pays when it has a core of its own: on a busy machine it competes
+    with the work already there (ingest), so by default it is used only when at least one
+    core is idle now (:func:`idle_cores`).
     """
     configured = current_app.config.get("REPORT_PROCESSES")
     if configured is not None:
         return max(1, int(configured))
     cores = os.cpu_count() or 1
+    return 2 if cores >= 2 and idle_cores() >= 1 else 1
+
+
+def idle_cores(window: float = 0.2) -> float:
+    """Cores idle over the last ``window`` seconds (``/proc/stat``), or, where there is no
+    such file, cores left by the 1-minute load average (which lags: a job that ended a
+    minute ago still counts in it). 0 when neither can be read."""
+    cores = os.cpu_count() or 1
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on this platform
-        return 1
-    return 2 if cores >= 2 and cores - load >= 1 else 1
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        try:
+            return max(0.0, cores - os.getloadavg()[0])
+        except (AttributeError, OSError):
+            return 0.0
+    if total1 <= total0:
+        return 0.0
+    return cores * (idle1 - idle0) / (total1 - total0)
 
 
 def write_folder(op: Operation, day: dt.date, target: Path) -> None:

@@ -203,10 +203,27 @@ def test_a_second_process_is_used_when_configured_or_by_default_when_a_core_is_i
         assert service.workers() == 2
         del app.config["REPORT_PROCESSES"]
         monkeypatch.setattr(os, "cpu_count", lambda: 2)
-        monkeypatch.setattr(os, "getloadavg", lambda: (0.4, 0.5, 0.5))
+        monkeypatch.setattr(service, "idle_cores", lambda: 1.4)
         assert service.workers() == 2
-        monkeypatch.setattr(os, "getloadavg", lambda: (1.6, 0.5, 0.5))  # both cores busy
+        monkeypatch.setattr(service, "idle_cores", lambda: 0.3)  # both cores busy
         assert service.workers() == 1
         monkeypatch.setattr(os, "cpu_count", lambda: 1)
-        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+        monkeypatch.setattr(service, "idle_cores", lambda: 1.0)
         assert service.workers() == 1
+
+
+def test_idle_cores_are_read_from_the_cpu_times_or_else_the_load_average(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cores = os.cpu_count() or 1
+    assert 0.0 <= service.idle_cores(window=0.05) <= cores + 1e-9
+    real_open = open
+
+    def no_proc_stat(path: object, *args: object, **kwargs: object) -> object:
+        if path == "/proc/stat":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", no_proc_stat)
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores - 1.5, 0.0, 0.0))
+    assert service.idle_cores(window=0.0) == pytest.approx(1.5)
