@@ -122,6 +122,10 @@ class Deriver:
             log.warning("deriver stopped (exit %s); starting it again", code)
             self._stopping.wait(self.RESTART_PAUSE)
 
+    def alive(self) -> bool:
+        """Whether the deriver process is running now."""
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self) -> None:
         self._stopping.set()
         if self.proc is not None and self.proc.poll() is None:
@@ -136,7 +140,11 @@ def start_deriver(app: Flask) -> Deriver | None:
     """Start the deriver process when pushes leave derivation behind (``DERIVE``)."""
     if app.config.get("DERIVE") != "behind" or not app.config.get("DERIVER_PROCESS", True):
         return None
-    return Deriver().start()
+    from server.reconcile import backlog
+
+    deriver = Deriver().start()
+    backlog.deriver_alive = deriver.alive
+    return deriver
 
 
 @click.command("derive")

@@ -221,7 +221,7 @@ def _prepare(
             header=header,
         )
     try:
-        header, plaintext = open_envelope(raw, session)
+        header, plaintext = open_envelope(raw, session, header)
     except CryptoError:
         return _reject(
             p,

@@ -43,7 +43,7 @@ MODES = ("inline", "behind")
 #: People derived at a time while draining: bounds the SQL parameter lists, and the memory
 #: a drain holds at once (the process keeps the high-water mark of its small-object arenas:
 #: deriving a whole commit's people at once made RSS creep with their histories' length).
-PART = 500
+PART = 2000
 #: Event ids read back per query.
 READ = 2000
 #: Blueprints whose requests need no catch-up: devices' sync (a push writes, and a pull's
@@ -206,15 +206,55 @@ def pending(operation_id: int | None = None) -> list[int]:
     ]
 
 
+#: Set by ``serve`` while its deriver process runs: a request then waits for it (up to
+#: ``WAIT`` seconds) instead of doing the same work at the same time.
+def _no_deriver() -> bool:
+    return False
+
+
+deriver_alive: Callable[[], bool] = _no_deriver
+#: Seconds a request waits for the deriver before it drains in turn itself.
+WAIT = 3.0
+
+
 def catch_up(operation_id: int | None = None) -> int:
-    """Drain the backlog of one operation (or of every one): derived state then includes
-    every event acknowledged before the call. One query when there is nothing to do; the
-    operations drained."""
+    """Make derived state include every event acknowledged before the call (one query when
+    there is nothing to do); the operations drained here.
+
+    While a deriver runs, wait for it to have folded in the rows there are now (later rows
+    are events acknowledged after the call began); if it has not within ``WAIT`` seconds, or
+    there is none, drain in the operation's turn here.
+    """
+    if deriver_alive():
+        last = _last_row(operation_id)
+        deadline = time.monotonic() + WAIT
+        while last is not None and time.monotonic() < deadline:
+            time.sleep(0.005)
+            last = last if _last_row(operation_id, upto=last) is not None else None
+        if last is None:
+            return 0
     ops = pending(operation_id)
     for op in ops:
         with write_transaction():
             drain_in_turn(op)
     return len(ops)
+
+
+def _last_row(operation_id: int | None, upto: int | None = None) -> int | None:
+    """The newest backlog row (of one operation, or of all; at most ``upto``), or None."""
+    param = database.obj.param
+    where, params = [], []
+    if operation_id is not None:
+        where.append(f'"operation_id" = {param}')
+        params.append(operation_id)
+    if upto is not None:
+        where.append(f'"id" <= {param}')
+        params.append(upto)
+    sql = 'SELECT MAX("id") FROM "derive_backlog"'
+    row = database.execute_sql(
+        sql + (" WHERE " + " AND ".join(where) if where else ""), params
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _before_request() -> None:

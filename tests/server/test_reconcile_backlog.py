@@ -367,3 +367,47 @@ def test_draining_in_any_parts_at_any_moment_equals_a_rebuild(
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
         ),
     )
+
+
+def test_a_staff_read_waits_for_a_running_deriver_and_drains_itself_when_it_does_not_come(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app.config["DERIVE"] = "behind"
+    op_id = operation["id"]
+    cp = operation["checkpoints"][0]["id"]
+    a, b = _roster(app, operation, 2)
+    device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
+    device.checkin(a, checkpoint=cp, status="boarded")
+    device.push(base_delay=0, max_delay=0)
+    # A deriver that is "alive" but never drains: the read gives up waiting and drains.
+    monkeypatch.setattr(backlog, "deriver_alive", lambda: True)
+    monkeypatch.setattr(backlog, "WAIT", 0.05)
+    with app.app_context(), database.connection_context():
+        assert backlog.catch_up(op_id) == 1
+    assert _backlog(app, op_id) == 0
+    # A deriver that drains: the read waits for it and drains nothing itself.
+    device.checkin(b, checkpoint=cp, status="boarded")
+    device.push(base_delay=0, max_delay=0)
+    monkeypatch.setattr(backlog, "WAIT", 10.0)
+    stop = threading.Event()
+
+    def loop() -> None:
+        with app.app_context():
+            time.sleep(0.1)  # the read is already waiting
+            backlog.run(stop.is_set, poll=0.005)
+
+    deriver = threading.Thread(target=loop)
+    deriver.start()
+    try:
+        with app.app_context(), database.connection_context():
+            assert backlog.catch_up(op_id) == 0
+    finally:
+        stop.set()
+        deriver.join(10)
+    assert _backlog(app, op_id) == 0
+    assert {s[4] for s in _states(app, op_id).values()} == {1}

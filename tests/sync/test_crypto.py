@@ -799,3 +799,14 @@ if __name__ == "__main__":
         sys.exit("usage: python -m tests.sync.test_crypto --write-vectors")
     write_vectors()
     print(f"wrote {VECTORS_PATH}")
+
+
+def test_an_envelope_opens_the_same_with_its_header_parsed_by_the_caller() -> None:
+    session = _start()
+    info = _open(session)
+    envelope = session.seal(EVENT_ID, 7, b'{"k": 1}')
+    header = parse_envelope_header(envelope)
+    assert open_envelope(envelope, info, header) == open_envelope(envelope, info)
+    assert info.aead is info.aead  # made once per session
+    with pytest.raises(AuthenticityError):  # the tag still covers the bytes themselves
+        open_envelope(_flip(envelope, 20), info, header)
