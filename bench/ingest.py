@@ -71,6 +71,19 @@ def push_all(devices: list[RawDevice], batches: list[list[bytes]]) -> tuple[floa
     return elapsed, sum(acked)
 
 
+def push_and_read(
+    server: Any, op: Any, devices: list[RawDevice], batches: list[list[bytes]], expected: int
+) -> tuple[float, int, float]:
+    """Push every batch, then time a staff read: (seconds until every record was acknowledged,
+    records acknowledged, seconds the read took). End to end includes derived state: a staff
+    read answers only once every acknowledged event is folded in (by the deriver or itself)."""
+    elapsed, acked = push_all(devices, batches)
+    if acked != expected:
+        raise RuntimeError(f"acknowledged {acked} of {expected}")
+    caught_up, _summary = server.timed_get(f"/operations/{op.id}/groups/{op.groups[0]}/summary")
+    return elapsed, acked, caught_up
+
+
 def sqlite_floor(db_url: str, workdir: Any, per_run: int, runs: int) -> list[float]:
     """Re-insert the stored event rows with plain sqlite3, 500 per committed transaction."""
     source = sqlite3.connect(db_url.removeprefix("sqlite:///"))
@@ -151,14 +164,7 @@ def measure(backend: str, size: str, clients: int) -> None:
                 d.seal_batches(event_bodies(op, share, d.author, seed=r * 100 + i))
                 for i, d in enumerate(devices)
             ]
-            elapsed, acked = push_all(devices, batches)
-            if acked != share * clients:
-                raise RuntimeError(f"acknowledged {acked} of {share * clients}")
-            # End to end includes derived state: the clock stops when a staff read answers,
-            # and a staff read first folds in whatever the deriver has not yet.
-            caught_up, _summary = server.timed_get(
-                f"/operations/{op.id}/groups/{op.groups[0]}/summary"
-            )
+            elapsed, acked, caught_up = push_and_read(server, op, devices, batches, share * clients)
             acked_rates.append(acked / elapsed)
             catch_up_ms.append(caught_up * 1000)
             rates.append(acked / (elapsed + caught_up))

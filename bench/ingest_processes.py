@@ -31,7 +31,7 @@ from bench.common import (
     size_arg,
     skipped,
 )
-from bench.ingest import push_all
+from bench.ingest import push_and_read
 
 SIZES = {
     # roster people, events per timed run, timed runs
@@ -117,12 +117,8 @@ def measure(workers: int, size: str, n_devices: int) -> None:
                     d.seal_batches(event_bodies(op, share, d.author, seed=r * 100 + i))
                     for i, d in enumerate(devices)
                 ]
-                elapsed, acked = push_all(devices, batches)
-                if acked != share * n_devices:
-                    raise RuntimeError(f"acknowledged {acked} of {share * n_devices}")
-                # As bench.ingest: the clock stops when a staff read (derived state) answers.
-                caught_up, _summary = server.timed_get(
-                    f"/operations/{op.id}/groups/{op.groups[0]}/summary"
+                elapsed, acked, caught_up = push_and_read(
+                    server, op, devices, batches, share * n_devices
                 )
                 rates.append(acked / (elapsed + caught_up))
                 seconds.append(elapsed + caught_up)

@@ -42,6 +42,19 @@ def _states(app: Flask, op_id: int) -> dict[str, tuple[Any, ...]]:
         }
 
 
+def _rebuilt(app: Flask, op_id: int) -> dict[str, tuple[Any, ...]]:
+    """The states a rebuild derives from the events alone (replacing the stored ones)."""
+    with app.app_context(), database.connection_context(), database.atomic():
+        rebuild(op_id)
+    return _states(app, op_id)
+
+
+def _resolve(app: Flask, op_id: int, data: dict[str, Any]) -> None:
+    """A staff resolution through the service (no request, so no catch-up before it)."""
+    with app.app_context(), database.connection_context():
+        resolve.apply(Operation.get_by_id(op_id), StaffUser.select().first(), data)
+
+
 def _backlog(app: Flask, op_id: int) -> int:
     """Events waiting in the operation's backlog (16 bytes of id each)."""
     with app.app_context(), database.connection_context():
@@ -93,9 +106,7 @@ def test_a_push_is_answered_before_derivation_and_the_next_staff_read_includes_i
     assert summary["by_state"].get("needs_assistance") == 1
     assert _backlog(app, op_id) == 0
     folded = _states(app, op_id)
-    with app.app_context(), database.connection_context(), database.atomic():
-        rebuild(op_id)
-    assert _states(app, op_id) == folded
+    assert _rebuilt(app, op_id) == folded
 
 
 def test_a_resolution_folds_the_backlog_in_before_it_derives(
@@ -117,16 +128,11 @@ def test_a_resolution_folds_the_backlog_in_before_it_derives(
     assert _backlog(app, op_id) == 3
     # Straight to the service (no request hook): its turn drains the backlog first, so the
     # check-ins are counted once, not folded in again afterwards.
-    with app.app_context(), database.connection_context():
-        staff = StaffUser.select().first()
-        op = Operation.get_by_id(op_id)
-        resolve.apply(op, staff, {"kind": "confirm", "person": str(a), "reason": "by phone"})
-        assert DeriveBacklog.select().count() == 0
+    _resolve(app, op_id, {"kind": "confirm", "person": str(a), "reason": "by phone"})
+    assert _backlog(app, op_id) == 0
     folded = _states(app, op_id)
     assert folded[str(a)][4] == 2 and folded[str(b)][4] == 1  # event counts
-    with app.app_context(), database.connection_context(), database.atomic():
-        rebuild(op_id)
-    assert _states(app, op_id) == folded
+    assert _rebuilt(app, op_id) == folded
 
 
 def test_a_rebuild_takes_the_backlog_with_it(
@@ -142,10 +148,8 @@ def test_a_rebuild_takes_the_backlog_with_it(
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     device.checkin(pid, checkpoint=operation["checkpoints"][0]["id"], status="boarded")
     device.push(base_delay=0, max_delay=0)
-    with app.app_context(), database.connection_context(), database.atomic():
-        rebuild(op_id)
+    assert _rebuilt(app, op_id)[str(pid)][4] == 1
     assert _backlog(app, op_id) == 0
-    assert _states(app, op_id)[str(pid)][4] == 1
 
 
 def test_the_deriver_loop_drains_the_backlog_while_the_server_takes_pushes(
@@ -182,9 +186,7 @@ def test_the_deriver_loop_drains_the_backlog_while_the_server_takes_pushes(
     assert _backlog(app, op_id) == 0 and drains and drains[0] >= 1
     folded = _states(app, op_id)
     assert sum(s[4] for s in folded.values()) == 20
-    with app.app_context(), database.connection_context(), database.atomic():
-        rebuild(op_id)
-    assert _states(app, op_id) == folded
+    assert _rebuilt(app, op_id) == folded
 
 
 def test_a_deriver_that_finds_the_state_changed_under_it_drains_in_turn_instead(
@@ -214,10 +216,7 @@ def test_a_deriver_that_finds_the_state_changed_under_it_drains_in_turn_instead(
             return out  # the resolution's own drain
 
         def resolution() -> None:  # another connection, committing while the snapshot is open
-            with app.app_context(), database.connection_context():
-                staff = StaffUser.select().first()
-                op = Operation.get_by_id(op_id)
-                resolve.apply(op, staff, {"kind": "confirm", "person": str(a), "reason": "call"})
+            _resolve(app, op_id, {"kind": "confirm", "person": str(a), "reason": "call"})
 
         other = threading.Thread(target=resolution)
         other.start()
@@ -237,9 +236,7 @@ def test_a_deriver_that_finds_the_state_changed_under_it_drains_in_turn_instead(
     assert drained == (0 if backend == "sqlite" else 2)
     folded = _states(app, op_id)
     assert folded[str(a)][4] == 1 and folded[str(b)][4] == 1
-    with app.app_context(), database.connection_context(), database.atomic():
-        rebuild(op_id)
-    assert _states(app, op_id) == folded
+    assert _rebuilt(app, op_id) == folded
 
 
 def test_draining_in_any_parts_at_any_moment_equals_a_rebuild(
@@ -319,22 +316,11 @@ def test_draining_in_any_parts_at_any_moment_equals_a_rebuild(
         @rule(dup=st.integers(0, 5), into=st.integers(0, 5))
         def merge(self, dup: int, into: int) -> None:
             # Through the service, not a request: its turn drains whatever is behind first.
-            with app.app_context(), database.connection_context():
-                staff = StaffUser.select().first()
-                op = Operation.get_by_id(op_id)
-                try:
-                    resolve.apply(
-                        op,
-                        staff,
-                        {
-                            "kind": "merge",
-                            "person": str(roster[dup]),
-                            "into": str(roster[into]),
-                            "reason": "same passport",
-                        },
-                    )
-                except Exception as exc:  # merging into oneself, twice, in a cycle: refused
-                    assert getattr(exc, "code", None) is not None, exc
+            merge = {"kind": "merge", "person": str(roster[dup]), "into": str(roster[into])}
+            try:
+                _resolve(app, op_id, {**merge, "reason": "same passport"})
+            except Exception as exc:  # merging into oneself, twice, in a cycle: refused
+                assert getattr(exc, "code", None) is not None, exc
 
         @invariant()
         def nothing_derived_twice(self) -> None:
@@ -352,9 +338,7 @@ def test_draining_in_any_parts_at_any_moment_equals_a_rebuild(
             with app.app_context(), database.connection_context():
                 backlog.catch_up(op_id)
             folded = _states(app, op_id)
-            with app.app_context(), database.connection_context(), database.atomic():
-                rebuild(op_id)
-            rebuilt = _states(app, op_id)
+            rebuilt = _rebuilt(app, op_id)
             assert {pid: rebuilt.get(pid) for pid in folded} == folded
             assert {rebuilt[pid][0] for pid in rebuilt.keys() - folded.keys()} <= {"not_seen"}
 
