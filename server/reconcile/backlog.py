@@ -1,22 +1,23 @@
 """Derive behind ingest: acknowledge once events are durable, fold them in just after.
 
-With ``DERIVE = "behind"`` (the default of ``muster-server serve``) a push stores its events
-and one backlog row per accepted event (``derive_backlog``) in one transaction, and answers;
-it does not derive state on the request's thread. The backlog is folded into derived state:
+With ``DERIVE = "behind"`` (the default) a push stores its events, and one backlog row per
+operation holding their ids (``derive_backlog``), in one transaction, and answers; it does
+not derive state on the request's thread. The backlog is folded into derived state:
 
 * by the deriver, a second process that ``serve`` starts (``muster-server derive``), as soon
   as rows appear: on a second core, while the server goes on taking pushes;
 * by whoever takes the operation's derive turn first (``store.serialise``): a resolution, a
   rebuild or an inline ingest drains the backlog before it reads what it derives from;
-* before any staff request, pull or CLI command that reads derived state (:func:`catch_up`):
-  so what staff see still includes every acknowledged event, as with ``"inline"``.
+* before any staff request or CLI command that reads derived state (:func:`catch_up`), which
+  waits for a running deriver or drains itself: so what staff see still includes every
+  acknowledged event, as with ``"inline"``. Device sync requests do not wait.
 
 Draining is one write transaction: the rows of the operation, read in order, are folded in
 with ``store.on_events`` (people in disjoint parts, so that every event of a person, and
 every void aimed at one of their events, is folded in the same call) and deleted. A crash
 before the commit leaves the rows for the next turn; the events were durable all along.
 ``tests/server/test_reconcile_backlog.py`` proves the state after draining equals the state
-after inline ingest and after a rebuild.
+after a rebuild, however and whenever it is drained.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from server.reconcile.derive import EventRec
 
 log = logging.getLogger("muster.derive")
 
-MODES = ("inline", "behind")
 #: People derived at a time while draining: bounds the SQL parameter lists, and the memory
 #: a drain holds at once (the process keeps the high-water mark of its small-object arenas:
 #: deriving a whole commit's people at once made RSS creep with their histories' length).
@@ -265,7 +265,10 @@ def _before_request() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Catch up before every request that may read derived state."""
+    """Check the ``DERIVE`` setting; catch up before every request that may read derived
+    state."""
+    if app.config.get("DERIVE") not in ("inline", "behind"):
+        raise ValueError('DERIVE must be "behind" or "inline"')
     app.before_request(_before_request)
 
 

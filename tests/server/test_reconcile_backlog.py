@@ -395,3 +395,17 @@ def test_a_staff_read_waits_for_a_running_deriver_and_drains_itself_when_it_does
         deriver.join(10)
     assert _backlog(app, op_id) == 0
     assert {s[4] for s in _states(app, op_id).values()} == {1}
+
+
+def test_an_unknown_derive_setting_is_refused_when_the_app_is_made(tmp_path: Path) -> None:
+    from server import create_app
+
+    with pytest.raises(ValueError, match="DERIVE"):
+        create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+                "INSTANCE_PATH": str(tmp_path / "instance"),
+                "DERIVE": "later",
+            }
+        )
