@@ -74,6 +74,20 @@ def test_killing_the_field_cli_during_capture_and_sync_loses_and_doubles_nothing
     assert finished, out
     reported.append(json.loads(out)["event_id"])
     whole = time.monotonic() - t0
+
+    def queue_some(n: int) -> None:
+        device = Device.open(store, PASSPHRASE)
+        for _ in range(20):
+            device.headcount(checkpoint=site.checkpoint, group=site.group, count=n)
+        device.close()
+
+    # And how long a whole sync of 20 records takes (the server answers pushes as soon as they
+    # are durable, so a sync may be quicker than a capture).
+    queue_some(999)
+    t0 = time.monotonic()
+    finished, out = _kill_after(_spawn(store, "sync"), 120)
+    assert finished, out
+    whole_sync = time.monotonic() - t0
     for n in range(ROUNDS):
         finished, out = _kill_after(capture_cli(n), rng.uniform(0.3, 1.0) * whole)
         if finished:
@@ -81,11 +95,8 @@ def test_killing_the_field_cli_during_capture_and_sync_loses_and_doubles_nothing
         else:
             kills["capture"] += 1
         # Give the sync something to send, then kill it part-way.
-        device = Device.open(store, PASSPHRASE)
-        for _ in range(20):
-            device.headcount(checkpoint=site.checkpoint, group=site.group, count=n)
-        device.close()
-        finished, _ = _kill_after(_spawn(store, "sync"), rng.uniform(0.3, 1.0) * whole)
+        queue_some(n)
+        finished, _ = _kill_after(_spawn(store, "sync"), rng.uniform(0.3, 1.0) * whole_sync)
         kills["sync"] += not finished
     final = _spawn(store, "sync")
     out, _ = final.communicate(timeout=120)
