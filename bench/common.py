@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -126,21 +127,68 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def deriver_pid(server_pid: int) -> int | None:
-    """The deriver process ``serve`` keeps beside itself (its child running ``derive``)."""
-    children: list[str] = []
-    for task in Path(f"/proc/{server_pid}/task").glob("*"):  # a thread of it started it
+def child_pids(pid: int) -> list[int]:
+    """The processes a process started (from any of its threads); none when it is gone."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            children += (task / "children").read_text().split()
+            children += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue
-    for child in children:
+    return children
+
+
+def deriver_pid(server_pid: int) -> int | None:
+    """The deriver process ``serve`` keeps beside itself (its child running ``derive``)."""
+    for child in child_pids(server_pid):
         try:
             if b"derive" in Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0"):
-                return int(child)
+                return child
         except OSError:
             continue
     return None
+
+
+def private_mb(pid: int) -> float:
+    """Memory a process holds that no other process shares (its private pages), in MB: what a
+    forked child adds to its parent; 0 when it is gone."""
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                total += int(line.split()[1])
+    except (OSError, ValueError):
+        return 0.0
+    return total / 1024
+
+
+def deriver_mb(pid: int | None) -> float:
+    """The deriver's memory now: its RSS plus the private pages of the child folding the
+    current round in, if one runs (``server.forked``); 0 when it is gone."""
+    if pid is None:
+        return 0.0
+    return rss_mb(pid) + sum(private_mb(c) for c in child_pids(pid))
+
+
+class ChildPeak:
+    """Sample the private memory of a process's children every ``interval`` seconds in a
+    thread; ``stop()`` gives the largest seen (MB). A forked child's own peak (VmHWM) leaves
+    with it, so a parent's peak plus this is the process tree's peak, as far as sampled."""
+
+    def __init__(self, pid: int | None, interval: float = 0.05) -> None:
+        self.pid, self.interval, self.peak = pid, interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while self.pid is not None and not self._stop.wait(self.interval):
+            self.peak = max(self.peak, sum(private_mb(c) for c in child_pids(self.pid)))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
 
 
 def rss_mb(pid: int | None, key: str = "VmRSS") -> float:

@@ -12,7 +12,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from flask import Flask
@@ -80,6 +80,18 @@ class _SqliteWriterTurn:
         self._depth = 0
         self._files: dict[str, int] = {}
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's turn state and descriptors. A lock taken on an
+        inherited descriptor would be the parent's own (``flock`` locks belong to the open
+        file, which both share): a child killed while holding it would leave it held as long
+        as the parent lives. The child opens the file again when it first writes."""
+        for fd in self._files.values():
+            with suppress(OSError):
+                os.close(fd)  # the parent's descriptor stays open, and its lock with it
+        self._files = {}
+        self._depth = 0
+        self.lock = threading.RLock()  # the thread holding the old one may not exist here
+
     def _fd(self, database_path: str) -> int | None:
         if not database_path or database_path == ":memory:" or database_path.startswith("file:"):
             return None
@@ -106,6 +118,8 @@ class _SqliteWriterTurn:
 
 
 _SQLITE_WRITER = _SqliteWriterTurn()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_SQLITE_WRITER.forget_after_fork)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import gc
 import logging
 import os
 import subprocess
@@ -168,6 +169,10 @@ def derive_command(parent: int | None) -> None:
 
     _limit_malloc_arenas()
     name_key("王")  # the pinyin tables (about a second), before the first drain needs them
+    # Each round is folded in a forked child (backlog.run): objects the collector would walk
+    # there are copied page by page into it, so what exists now (the app, the pinyin
+    # tables: most of the process) is kept out of collections for good.
+    gc.freeze()
     log.info("deriver started")
     drains = backlog.serve_forever(parent=parent)
     log.info("deriver stopped", extra={"drains": drains})

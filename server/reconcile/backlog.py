@@ -22,6 +22,7 @@ after a rebuild, however and whenever it is drained.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -33,6 +34,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context, request
 from peewee import SqliteDatabase
 
+from server import forked
 from server.db import database, write_transaction
 from server.models import DeriveBacklog
 from server.reconcile import store
@@ -87,19 +89,27 @@ def _parts(recs: list[EventRec], aimed_at: dict[str, str]) -> list[list[dict[str
     return parts
 
 
-def _taken(operation_id: int) -> tuple[int, list[EventRec]]:
-    """The operation's backlog: the last row's id and the records of its events, in order."""
+def _taken(operation_id: int, limit: int | None = None) -> tuple[list[int], list[EventRec]]:
+    """The operation's backlog, oldest rows first: the rows' ids and their events' records.
+
+    ``limit``: stop after the row that brings the events to at least this many (a deriver
+    round); the rest stays for the next one.
+    """
     rows = database.execute_sql(
         'SELECT "id", "events" FROM "derive_backlog" '
         f'WHERE "operation_id" = {database.obj.param} ORDER BY "id"',
         [operation_id],
     ).fetchall()
-    if not rows:
-        return 0, []
+    taken: list[int] = []
     ids: list[str] = []
-    for _id, blob in rows:
+    for row_id, blob in rows:
         raw = bytes(blob)
+        taken.append(int(row_id))
         ids += [raw[i : i + 16].hex() for i in range(0, len(raw), 16)]
+        if limit is not None and len(ids) >= limit:
+            break
+    if not taken:
+        return [], []
     param = database.obj.param
     found: dict[str, EventRec] = {}
     for start in range(0, len(ids), READ):
@@ -112,8 +122,7 @@ def _taken(operation_id: int) -> tuple[int, list[EventRec]]:
             rec = store.event_rec(row, received=False)
             found[rec.id] = rec
     # Events are never deleted while an operation is open; a purge takes whole operations.
-    recs = [found[u] for u in (str(store._uid(h)) for h in ids) if u in found]
-    return max(r[0] for r in rows), recs
+    return taken, [found[u] for u in (str(store._uid(h)) for h in ids) if u in found]
 
 
 def _aimed_at(recs: list[EventRec]) -> dict[str, str]:
@@ -132,31 +141,36 @@ def _aimed_at(recs: list[EventRec]) -> dict[str, str]:
     return aimed_at
 
 
-def _forget(operation_id: int, last: int) -> None:
+def _forget(rows: list[int]) -> None:
+    """Delete the backlog rows a drain took: by id, as on PostgreSQL a row with a smaller id
+    can commit after one with a larger (ids are handed out before commit), so "up to the
+    last one taken" could delete a row no drain has seen."""
     param = database.obj.param
-    database.execute_sql(
-        f'DELETE FROM "derive_backlog" WHERE "operation_id" = {param} AND "id" <= {param}',
-        [operation_id, last],
-    )
+    for start in range(0, len(rows), READ):
+        chunk = rows[start : start + READ]
+        database.execute_sql(
+            f'DELETE FROM "derive_backlog" WHERE "id" IN ({", ".join([param] * len(chunk))})',
+            chunk,
+        )
 
 
-def drain(operation_id: int) -> int:
+def drain(operation_id: int, limit: int | None = None) -> int:
     """Fold the operation's backlog into derived state and delete it; the events folded.
 
     Call inside a write transaction, having taken the operation's turn (``store.serialise``
-    calls this itself).
+    calls this itself). ``limit``: take only the oldest rows, up to about this many events.
     """
-    last, recs = _taken(operation_id)
-    if not last:
+    taken, recs = _taken(operation_id, limit)
+    if not taken:
         return 0
     by_id, groups = {r.id: r for r in recs}, store.load_groups(operation_id)
     for part in _parts(recs, _aimed_at(recs)):
         store.on_events(operation_id, part, by_id, drained=True, groups=groups)
-    _forget(operation_id, last)
+    _forget(taken)
     return len(recs)
 
 
-def drain_beside(operation_id: int) -> int:
+def drain_beside(operation_id: int, limit: int | None = None) -> int:
     """Drain as the deriver does, mostly outside the write lock; the events folded.
 
     On SQLite (one writer for the whole database) the new states are worked out in a read
@@ -164,14 +178,19 @@ def drain_beside(operation_id: int) -> int:
     pushes go on committing; the write transaction then only stores them, unless a writer
     derived meanwhile (the operation's change mark moved), when it drains in turn instead.
     On PostgreSQL pushes do not wait for the operation's turn: drain in it.
+
+    ``limit``: take only the oldest rows, up to about this many events (a deriver round).
+    The states then stored may already include some later events (any derivation reads a
+    person's events as they stand); the round that takes those derives the person again
+    instead of folding them in (``derive.FOLDABLE_KINDS``), so nothing counts twice.
     """
     if not isinstance(database.obj, SqliteDatabase):
         with write_transaction():
-            return drain_in_turn(operation_id)
+            return drain_in_turn(operation_id, limit)
     with database.atomic():  # one snapshot for every read below (a deferred transaction)
         mark = store.mark_token(operation_id)
-        last, recs = _taken(operation_id)
-        if not last:
+        taken, recs = _taken(operation_id, limit)
+        if not taken:
             return 0
         by_id, groups = {r.id: r for r in recs}, store.load_groups(operation_id)
         rows: dict[str, tuple[Any, ...]] = {}  # by person: a cluster's root may come twice
@@ -180,17 +199,17 @@ def drain_beside(operation_id: int) -> int:
             rows.update((row[0], row) for row in store.state_rows(operation_id, derived))
     with write_transaction():
         if store.mark_token(operation_id) != mark:
-            return drain_in_turn(operation_id)
+            return drain_in_turn(operation_id, limit)
         store.write_state_rows(list(rows.values()))
         store.touch(operation_id)
-        _forget(operation_id, last)
+        _forget(taken)
     return len(recs)
 
 
-def drain_in_turn(operation_id: int) -> int:
+def drain_in_turn(operation_id: int, limit: int | None = None) -> int:
     """Take the operation's turn and drain (inside a write transaction)."""
     store.serialise(operation_id, drain=False)
-    return drain(operation_id)
+    return drain(operation_id, limit)
 
 
 def pending(operation_id: int | None = None) -> list[int]:
@@ -277,10 +296,41 @@ def init_app(app: Flask) -> None:
 IDLE_POLL = 0.02
 
 
-def run(stop: Callable[[], bool], *, poll: float = IDLE_POLL, parent: int | None = None) -> int:
+#: Events a deriver round takes of an operation's backlog at most (whole rows: a row holds
+#: one commit's events, so a round may go over by part of one). Bounds the memory a round
+#: needs however far behind the deriver has fallen; the next round starts at once.
+ROUND = 20_000
+#: Seconds a forked round may take before the deriver gives up on it and drains in process
+#: (a round is one transaction per operation: a killed child commits nothing).
+ROUND_TIMEOUT = 3600.0
+
+
+def _drain_round(ops: list[int]) -> int:
+    """Drain each operation as the deriver does (``drain_beside``, at most ``ROUND`` events
+    each); the operations drained."""
+    for op in ops:
+        drain_beside(op, ROUND)
+    return len(ops)
+
+
+def run(
+    stop: Callable[[], bool],
+    *,
+    poll: float = IDLE_POLL,
+    parent: int | None = None,
+    fork: bool = False,
+) -> int:
     """Drain every operation's backlog as rows appear until ``stop()`` (or the parent process
     is gone); the number of drains. Errors are logged (kind only) and retried after a pause:
-    the rows stay until a drain commits."""
+    the rows stay until a drain commits.
+
+    ``fork``: drain each round in a forked child (``server.forked``; in process where the
+    platform cannot fork or the child fails). A round's working set (every event of the
+    people it derives, their states) then leaves with the child, and the deriver stays at
+    its size at start however many events it has folded in: in process, the memory a round
+    needs stays with the process as its high-water mark, which grows with the backlog and
+    with people's histories. Only for a process with no other threads (``serve_forever``).
+    """
     drains = 0
     while not stop():
         if parent is not None and os.getppid() != parent:
@@ -289,9 +339,13 @@ def run(stop: Callable[[], bool], *, poll: float = IDLE_POLL, parent: int | None
         try:
             with database.connection_context():
                 ops = pending()
-                for op in ops:
-                    drain_beside(op)
-                    drains += 1
+                if ops and not fork:
+                    drains += _drain_round(ops)
+            if ops and fork:  # the parent's connection is closed: none crosses the fork
+                round_ = functools.partial(_drain_round, ops)
+                drains += forked.start(
+                    round_, workers=2, timeout=ROUND_TIMEOUT, connect=True
+                ).result()
         except Exception as exc:
             log.warning("deriver: drain failed (%s); retrying", type(exc).__name__)
             time.sleep(1.0)
@@ -301,8 +355,9 @@ def run(stop: Callable[[], bool], *, poll: float = IDLE_POLL, parent: int | None
     return drains
 
 
-def serve_forever(parent: int | None = None) -> int:
-    """The deriver's main loop, stopped by SIGTERM or SIGINT."""
+def serve_forever(parent: int | None = None, *, fork: bool = True) -> int:
+    """The deriver's main loop, stopped by SIGTERM or SIGINT; each round in a forked child
+    unless ``fork`` is false."""
     stopping = False
 
     def stop_signal(_signum: int, _frame: Any) -> None:
@@ -311,4 +366,4 @@ def serve_forever(parent: int | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop_signal)
     signal.signal(signal.SIGINT, stop_signal)
-    return run(lambda: stopping, parent=parent)
+    return run(lambda: stopping, parent=parent, fork=fork)

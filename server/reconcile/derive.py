@@ -308,7 +308,7 @@ class Prior:
     events, the earlier observations close enough in time to pair with them, the furthest
     observation and the voids aimed at those; ``Prior`` carries the rest (their flags, their
     conflicts and how many they were). Only for a person with no resolutions and no merges,
-    and new events that are check-ins, walk-ins or flags later than every earlier observation.
+    and new events that are check-ins or walk-ins later than every earlier observation.
     Conflicts found among the earlier events alone are already in ``conflicts`` (and one found
     in a partial history could be wrong), so only those naming a ``fresh`` event are added.
     """
@@ -322,7 +322,13 @@ class Prior:
 
 #: Earlier observations this close before the first new one can pair with it in a conflict.
 FOLD_WINDOW_MS = max(TWO_PLACES_WINDOW_MS, CONTRADICTION_WINDOW_MS)
-FOLDABLE_KINDS = ("checkin", "walkin", "flag")
+#: Kinds of new events that may be folded in. Flags are not, though folding them would be
+#: simple: a derivation may read events whose backlog rows are not drained yet (a push
+#: commits while a drain or a resolution derives the person on PostgreSQL; a deriver round
+#: takes only the first rows), and draining such an event later must derive the person
+#: again rather than count it twice. An observation already in a state is never later than
+#: its last one, so it is refused below; a flag has no such tell.
+FOLDABLE_KINDS = ("checkin", "walkin")
 
 
 def can_fold(
@@ -331,7 +337,7 @@ def can_fold(
     """Whether new events can be folded into a stored state (see :class:`Prior`).
 
     The stored state must know its furthest observation (or have none at all), and every new
-    event must be a check-in, walk-in or flag, each observation later than the last stored one.
+    event must be a check-in or walk-in later than the last stored observation.
     """
     if last_seen_ms is not None and furthest is None:
         return False  # observed only off-route, or stored before furthest was kept

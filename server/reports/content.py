@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Any
 
+from server import forked
 from server.db import tuples
 from server.models import Checkpoint, Device, Group, Operation, QuarantinedRecord
 from server.reconcile.derive import (
@@ -42,7 +43,7 @@ from server.reconcile.derive import (
     unique_sorted,
 )
 from server.reconcile.store import to_ms
-from server.reports import beside, nights, parts
+from server.reports import nights, parts
 from server.reports.parts import PersonInfo
 
 FORMAT = "muster-report/1"
@@ -678,7 +679,7 @@ def build(
     """Compute one night's report for ``op`` from what was received before its cut-off.
 
     ``workers`` > 1 splits the people into as many parts, each read and derived in a process
-    of its own (``parts``, ``beside``); the report is the same with any number.
+    of its own (``parts``, ``server.forked``); the report is the same with any number.
     """
     cutoff = nights.cutoff_utc(op, day)
     cutoff_ms = to_ms(cutoff)
@@ -698,7 +699,7 @@ def build(
         _read_part, frame, people, split, cutoff=cutoff, prev_ms=prev_ms, earlier_ms=earlier_ms
     )
     others = [
-        beside.start(functools.partial(work, k), workers=workers, connect=True)
+        forked.start(functools.partial(work, k), workers=workers, connect=True)
         for k in range(1, split.count)
     ]
     started = time.monotonic()

@@ -23,10 +23,11 @@ from typing import Any
 
 from flask import current_app
 
+from server import forked
 from server.db import database
 from server.errors import Conflict
 from server.models import Operation, ReportRun, utcnow
-from server.reports import beside, content, htmlpage, integrity, nights, pdf, tables
+from server.reports import content, htmlpage, integrity, nights, pdf, tables
 
 #: The files of a report folder, in the order they are written.
 FILES = (
@@ -102,7 +103,7 @@ def workers() -> int:
     """Processes a report may use: ``REPORT_PROCESSES``; by default 2 when a core is idle.
 
     With 2, a forked child reads and derives half of the people and renders the PDF while
-    this process does the rest (``beside``); the files are the same byte for byte with 1. A
+    this process does the rest (``server.forked``); the files are the same byte for byte with 1. A
     second process only pays when it has a core of its own: on a busy machine it competes
     with the work already there (ingest), so by default it is used only when at least one
     core is idle now (:func:`idle_cores`).
@@ -151,7 +152,7 @@ def write_folder(op: Operation, day: dt.date, target: Path) -> None:
             workers=n,
         )
         fonts_at = _font_cache()
-        printed = beside.start(
+        printed = forked.start(
             lambda: pdf.render(data, op, target / "report.pdf", fonts_at), workers=n
         )
         tables.write_summary(data, target / tables.SUMMARY)

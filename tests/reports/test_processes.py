@@ -1,6 +1,6 @@
 """A report made with a second process is the report made in one, byte for byte.
 
-``server.reports.beside`` forks a child to read and derive a part of the people (with a
+``server.forked`` forks a child to read and derive a part of the people (with a
 database connection of its own) and one for the PDF; whatever happens to the child (it fails,
 hangs or cannot be started), the parent computes the same thing itself. These tests pin both:
 identical folders with one process and with two, and the fallbacks.
@@ -18,10 +18,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server import forked
 from server.db import database
 from server.models import Event, Operation, Resolution
 from server.reconcile.store import load_snapshot
-from server.reports import beside, nights, parts, service
+from server.reports import nights, parts, service
 from tests.reports.helpers import local, ms, naive_utc
 from tests.reports.script import day_one, day_two
 
@@ -40,14 +41,14 @@ def test_a_report_made_with_a_second_process_is_byte_identical_to_one_made_in_on
     ev = evacuation
     day_one(app, ev)
     day_two(app, ev)
-    started: list[beside.Beside[Any]] = []
-    start = beside.start
+    started: list[forked.Beside[Any]] = []
+    start = forked.start
 
-    def spy(fn: Any, **options: Any) -> beside.Beside[Any]:
+    def spy(fn: Any, **options: Any) -> forked.Beside[Any]:
         started.append(start(fn, **options))
         return started[-1]
 
-    monkeypatch.setattr(beside, "start", spy)
+    monkeypatch.setattr(forked, "start", spy)
     made: dict[int, dict[str, bytes]] = {}
     with app.app_context(), database.connection_context():
         op = Operation.get_by_id(ev["id"])
@@ -165,17 +166,17 @@ def _here_or_fail(parent: int, value: int) -> int:
     return value
 
 
-def test_work_beside_gives_the_childs_value_or_computes_it_here_when_the_child_fails() -> None:
+def test_work_forked_gives_the_childs_value_or_computes_it_here_when_the_child_fails() -> None:
     parent = os.getpid()
-    done = beside.start(lambda: {"pid": os.getpid(), "values": list(range(100_000))}, workers=2)
+    done = forked.start(lambda: {"pid": os.getpid(), "values": list(range(100_000))}, workers=2)
     assert done.forked
     value = done.result()
     assert value["pid"] != parent and value["values"] == list(range(100_000))  # 500 KB back
 
-    failed = beside.start(lambda: _here_or_fail(parent, 7), workers=2)
+    failed = forked.start(lambda: _here_or_fail(parent, 7), workers=2)
     assert failed.forked and failed.result() == 7
 
-    alone = beside.start(lambda: os.getpid(), workers=1)
+    alone = forked.start(lambda: os.getpid(), workers=1)
     assert not alone.forked and alone.result() == parent
 
 
@@ -188,7 +189,7 @@ def test_a_child_that_takes_too_long_is_stopped_and_the_work_done_here() -> None
         return 5
 
     started = time.monotonic()
-    late = beside.start(slow, workers=2, timeout=0.5)
+    late = forked.start(slow, workers=2, timeout=0.5)
     assert late.result() == 5
     assert time.monotonic() - started < 10
 

@@ -1,20 +1,28 @@
-"""Run a pure computation of a report in a second process while this one does another.
+"""Run a computation in a forked child process, and fall back to running it here.
 
-A night's report derives two nights from one frozen snapshot and writes a PDF beside the other
-files; on a machine with a second core, half of that can run at once. ``start`` forks a child
-that computes ``fn()`` on the parent's memory (nothing is copied up front: the child sees the
-snapshot as it is) and sends the result back pickled through a pipe; ``Beside.result`` returns
-it. The child does nothing but ``fn``: no request, no log line, and it leaves with ``os._exit``
-(no cleanup handlers of the parent run in it). It never uses the database connection it
-inherited (that one belongs to the parent; SQLite and PostgreSQL connections must not cross a
-fork); with ``connect=True`` it runs ``fn`` on a thread of its own, which opens a connection
-of its own (peewee's connections are per thread) and closes it after.
+Two parts of Muster use this. A night's report derives two nights from one frozen snapshot
+and writes a PDF beside the other files; on a machine with a second core, half of that runs
+at once (``server.reports``). The deriver folds each round of the backlog in a child
+(``server.reconcile.backlog.run``), so that the memory a round needs is handed back to the
+system when the child leaves, instead of staying as the process's high-water mark.
+
+``start`` forks a child that computes ``fn()`` on the parent's memory (nothing is copied up
+front: the child sees what the parent had) and sends the result back pickled through a pipe;
+``Beside.result`` returns it. The child does nothing but ``fn``: no request, no log line, and
+it leaves with ``os._exit`` (no cleanup handlers of the parent run in it). It never uses the
+database connection it inherited (that one belongs to the parent; SQLite and PostgreSQL
+connections must not cross a fork); with ``connect=True`` it runs ``fn`` on a thread of its
+own, which opens a connection of its own (peewee's connections are per thread) and closes it
+after. A child that writes takes SQLite's writer turn on a file descriptor of its own
+(``server.db`` drops the inherited ones in the child), so a child that dies mid-write never
+leaves the turn held.
 
 The result never depends on where it was computed: ``fn`` must be a pure function of data
 already in memory and of rows that cannot change any more (a night's events, received before
-its past cut-off), or write one file of its own; and whenever the child cannot give a result
-(no ``fork`` on this platform, one worker configured, the child failed, was killed or took
-longer than ``timeout``) the parent runs ``fn()`` itself. Tests compare both ways.
+its past cut-off), or write one file of its own, or be a transaction that commits whole or
+not at all (a drain); and whenever the child cannot give a result (no ``fork`` on this
+platform, one worker configured, the child failed, was killed or took longer than
+``timeout``) the parent runs ``fn()`` itself. Tests compare both ways.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-log = logging.getLogger("muster.reports")
+log = logging.getLogger("muster.forked")
 
 #: Seconds to wait for a child before giving up on it and computing in this process.
 TIMEOUT = 300.0
@@ -89,7 +97,7 @@ class Beside(Generic[T]):
             self._pid = self._fd = None
             if ok:
                 return value  # type: ignore[return-value]
-            log.warning("report worker process gave no result; computing in process")
+            log.warning("worker process gave no result; computing in this process")
         return self._fn()
 
 
@@ -106,7 +114,7 @@ def _connected(fn: Callable[[], T]) -> T:
         except BaseException as exc:  # raised again on the calling thread
             box["error"] = exc
 
-    thread = threading.Thread(target=run, name="report-part")
+    thread = threading.Thread(target=run, name="forked-part")
     thread.start()
     thread.join()
     if "error" in box:
