@@ -11,14 +11,15 @@ Usage: python -m bench.burst [--quick|--full] [--devices N] [--events N] [--back
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 
 from bench.common import (
     DEVICE_BATCH,
-    ChildPeak,
+    PeakSampler,
     RawDevice,
+    arguments,
+    children_private_mb,
     deriver_pid,
     emit,
     event_bodies,
@@ -28,7 +29,7 @@ from bench.common import (
     proc_status,
     rss_mb,
     server_for,
-    size_arg,
+    size_of,
     skipped,
 )
 
@@ -41,8 +42,7 @@ SIZES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    size, rest = size_arg(argv)
-    parser = argparse.ArgumentParser(prog="bench.burst")
+    parser = arguments("bench.burst", __doc__)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--devices", type=int, default=None)
     parser.add_argument("--events", type=int, default=None, help="Queued events per device.")
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         "every person's events interleave across devices and conflict).",
     )
     parser.add_argument("--offline-hours", type=float, default=8.0)
-    args = parser.parse_args(rest)
+    args = parser.parse_args(argv)
+    size = size_of(args)
     n_devices, per_device, people = SIZES[size]
     n_devices = args.devices or n_devices
     per_device = args.events or per_device
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(exc)
             done_at[i] = time.perf_counter()
 
-        rounds = ChildPeak(deriver_pid(server.pid))  # the deriver's children (its rounds)
+        deriver = deriver_pid(server.pid)
+        rounds = PeakSampler(lambda: children_private_mb(deriver))  # the deriver's rounds
         threads = [threading.Thread(target=run, args=(i,)) for i in range(n_devices)]
         for t in threads:
             t.start()
@@ -109,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
             t.join()
         total = time.perf_counter() - start
         status = proc_status(server.pid)
-        deriver = deriver_pid(server.pid)
         rounds_peak = rounds.stop()
         deriver_peak = rss_mb(deriver, "VmHWM") + rounds_peak
         if errors:

@@ -8,6 +8,7 @@ the server is the real ``muster-server serve`` process, devices seal with
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import json
@@ -22,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,15 +106,27 @@ def percentile(values: list[float], pct: float) -> float:
     return float(ordered[rank - 1])
 
 
-def size_arg(argv: list[str] | None) -> tuple[str, list[str]]:
-    """Split ``--quick``/``--full`` (default: ``default``) from the other arguments."""
-    args = list(argv or [])
-    size = "default"
-    for flag in ("--quick", "--full"):
-        if flag in args:
-            args.remove(flag)
-            size = flag[2:]
-    return size, args
+def arguments(
+    prog: str, doc: str | None, quick: str = "", full: str = ""
+) -> argparse.ArgumentParser:
+    """A benchmark's command line: ``--help`` shows its docstring; ``--quick`` (small sizes, a
+    smoke test) or ``--full`` (the issue's sizes), help texts naming the sizes. Options are
+    never abbreviated (a misspelt one is an error, not the default size)."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {prog}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help=quick or "small sizes: a smoke test")
+    size.add_argument("--full", action="store_true", help=full or "the issue's full sizes")
+    return parser
+
+
+def size_of(args: argparse.Namespace) -> str:
+    """``quick``, ``full`` or ``default``, from :func:`arguments`' options."""
+    return "quick" if args.quick else "full" if args.full else "default"
 
 
 # Process facts -----------------------------------------------------------------------------
@@ -162,28 +175,38 @@ def private_mb(pid: int) -> float:
     return total / 1024
 
 
-def deriver_mb(pid: int | None) -> float:
-    """The deriver's memory now: its RSS plus the private pages of the child folding the
-    current round in, if one runs (``server.forked``); 0 when it is gone."""
-    if pid is None:
-        return 0.0
-    return rss_mb(pid) + sum(private_mb(c) for c in child_pids(pid))
+def children_private_mb(pid: int | None) -> float:
+    """The private memory of a process's children (the deriver's: the round folding in now)."""
+    return 0.0 if pid is None else sum(private_mb(c) for c in child_pids(pid))
 
 
-class ChildPeak:
-    """Sample the private memory of a process's children every ``interval`` seconds in a
-    thread; ``stop()`` gives the largest seen (MB). A forked child's own peak (VmHWM) leaves
-    with it, so a parent's peak plus this is the process tree's peak, as far as sampled."""
+class PeakSampler:
+    """Call ``measure()`` (MB) every ``interval`` seconds in a thread and keep the largest:
+    ``take()`` gives the largest since the last ``take()``, ``stop()`` the largest of all.
+    A forked child's own peak (VmHWM) leaves with it, so peaks that include children are
+    sampled, as closely as the interval allows."""
 
-    def __init__(self, pid: int | None, interval: float = 0.05) -> None:
-        self.pid, self.interval, self.peak = pid, interval, 0.0
+    def __init__(self, measure: Callable[[], float], interval: float = 0.05) -> None:
+        self.measure, self.interval = measure, interval
+        self.peak = self._since = measure()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while self.pid is not None and not self._stop.wait(self.interval):
-            self.peak = max(self.peak, sum(private_mb(c) for c in child_pids(self.pid)))
+        while not self._stop.wait(self.interval):
+            value = self.measure()
+            with self._lock:
+                self.peak = max(self.peak, value)
+                self._since = max(self._since, value)
+
+    def take(self) -> float:
+        value = self.measure()
+        with self._lock:
+            out, self._since = max(self._since, value), value
+            self.peak = max(self.peak, value)
+        return out
 
     def stop(self) -> float:
         self._stop.set()

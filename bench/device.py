@@ -24,13 +24,14 @@ from pathlib import Path
 
 from bench.common import (
     Server,
+    arguments,
     emit,
     make_operation,
     median,
     percentile,
     roster_row,
     server_for,
-    size_arg,
+    size_of,
 )
 from sync import Device
 from sync.normalize import transliterate
@@ -74,7 +75,17 @@ def queries(people: int, n: int, groups: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    size, _ = size_arg(argv)
+    size = size_of(
+        arguments(
+            "bench.device",
+            __doc__,
+            quick="{:,} roster people, {} runs of {} searches and {} captures".format(
+                *SIZES["quick"]
+            ),
+            full="{:,} roster people, {} runs of {:,} searches and {:,} captures (default: "
+            "{:,} people, {} runs of {} each)".format(*SIZES["full"], *SIZES["default"][:3]),
+        ).parse_args(argv)
+    )
     people, runs, n_queries, n_captures = SIZES[size]
     server = server_for("sqlite", "device")
     with server:

@@ -18,7 +18,6 @@ Usage: python -m bench.ingest [--quick|--full] [--backend sqlite|postgresql] [--
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import threading
 import time
@@ -28,13 +27,14 @@ from bench.common import (
     DEVICE_BATCH,
     RawDevice,
     Server,
+    arguments,
     emit,
     event_bodies,
     make_operation,
     median,
     pg_url,
     server_for,
-    size_arg,
+    size_of,
     skipped,
 )
 
@@ -215,11 +215,11 @@ def measure(backend: str, size: str, clients: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    size, rest = size_arg(argv)
-    parser = argparse.ArgumentParser(prog="bench.ingest")
+    parser = arguments("bench.ingest", __doc__)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--clients", type=int, default=4, help="Devices pushing at once.")
-    args = parser.parse_args(rest)
+    args = parser.parse_args(argv)
+    size = size_of(args)
     if args.backend == "postgresql" and not pg_url():
         skipped("ingest.postgresql", "no PostgreSQL database given (set MUSTER_BENCH_PG_URL)")
         return 0

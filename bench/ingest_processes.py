@@ -10,7 +10,6 @@ Usage: python -m bench.ingest_processes [--quick|--full] [--devices N]
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from bench.common import (
     REPO,
     RawDevice,
     Server,
+    arguments,
     emit,
     event_bodies,
     make_operation,
@@ -28,7 +28,7 @@ from bench.common import (
     pg_url,
     reset_postgresql,
     server_for,
-    size_arg,
+    size_of,
     skipped,
 )
 from bench.ingest import push_and_read
@@ -145,10 +145,10 @@ def measure(workers: int, size: str, n_devices: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    size, rest = size_arg(argv)
-    parser = argparse.ArgumentParser(prog="bench.ingest_processes")
+    parser = arguments("bench.ingest_processes", __doc__)
     parser.add_argument("--devices", type=int, default=8, help="Devices pushing at once.")
-    args = parser.parse_args(rest)
+    args = parser.parse_args(argv)
+    size = size_of(args)
     if not pg_url():
         for workers in PROCESSES:
             skipped(f"ingest.postgresql.processes_{workers}", "set MUSTER_BENCH_PG_URL")

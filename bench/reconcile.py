@@ -39,6 +39,7 @@ Usage: python -m bench.reconcile [--quick|--full] [--direct] [--keep DIR | --reu
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
 import json
@@ -52,11 +53,12 @@ from typing import Any
 
 from bench.common import (
     SESSION_RECORDS,
-    ChildPeak,
     Operation,
+    PeakSampler,
     RawDevice,
     Server,
-    deriver_mb,
+    arguments,
+    children_private_mb,
     deriver_pid,
     emit,
     event_bodies,
@@ -64,7 +66,7 @@ from bench.common import (
     median,
     rss_mb,
     server_for,
-    size_arg,
+    size_of,
     skipped,
     workdir,
 )
@@ -351,13 +353,39 @@ def push_change(server: Server, op: Operation, end_ms: int, void: bool) -> int:
     return sum(device.push_until_acked(raw) for raw in device.seal_batches(bodies))
 
 
+def parser() -> argparse.ArgumentParser:
+    p = arguments(
+        "bench.reconcile",
+        __doc__,
+        quick="{:,} roster people, {:,} events".format(*SIZES["quick"][:2]),
+        full="{:,} roster people, {:,} events (default: {:,})".format(
+            *SIZES["full"][:2], SIZES["default"][1]
+        ),
+    )
+    p.add_argument(
+        "--direct", action="store_true", help="load in process instead of over HTTP (no figure 8)"
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--keep", type=Path, metavar="DIR", help="save the loaded server in DIR")
+    where.add_argument(
+        "--reuse", type=Path, metavar="DIR", help="start from a copy of DIR (saved by --keep)"
+    )
+    p.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="start the server without its queue warm-up (cold = the first request)",
+    )
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    size, args = size_arg(argv)
+    opts = parser().parse_args(argv)
+    size = size_of(opts)
     people, total, chunk, repeats, rebuilds = SIZES[size]
-    direct = "--direct" in args or "--reuse" in args
-    warmup = "--no-warmup" not in args
-    keep = Path(args[args.index("--keep") + 1]) if "--keep" in args else None
-    reuse = Path(args[args.index("--reuse") + 1]) if "--reuse" in args else None
+    direct = opts.direct or opts.reuse is not None
+    warmup = not opts.no_warmup
+    keep: Path | None = opts.keep
+    reuse: Path | None = opts.reuse
     load: dict[str, Any] = {}
     if reuse is not None:
         meta = json.loads((reuse / "bench.json").read_text())
@@ -494,23 +522,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load_over_http(
-    server: Server, op: Operation, people: int, total: int, chunk: int, size: str
+    server: Server, op: Operation, people: int, total_events: int, chunk: int, size: str
 ) -> None:
     """Push ``total`` events in chunks from two devices; emit figure 8 (RSS while loading)."""
     devices = [RawDevice.enrol(server, op.id, author=f"staff{i}") for i in range(CLIENTS)]
     deriver = deriver_pid(server.pid)
 
-    def rss() -> float:  # the server and its deriver (with a round's child, if one runs)
-        return rss_mb(server.pid) + deriver_mb(deriver)
+    def kept() -> float:  # what stays: the server and its deriver process
+        return rss_mb(server.pid) + rss_mb(deriver)
 
-    rounds = ChildPeak(deriver)  # the deriver folds each round in a child that then leaves
-    samples: list[tuple[int, float]] = [(0, rss())]
+    def total() -> float:  # and the private memory of the child folding a round in, if any
+        return kept() + children_private_mb(deriver)
+
+    sampler = PeakSampler(total)  # every 50 ms: a round's child comes and goes between chunks
+    peaks: list[tuple[int, float]] = [(0, sampler.take())]
+    stays: list[tuple[int, float]] = [(0, kept())]
     server_only: list[tuple[int, float]] = [(0, rss_mb(server.pid))]
     rates: list[float] = []
     loaded = 0
     seed = 0
-    while loaded < total:
-        share = min(chunk, total - loaded) // CLIENTS
+    while loaded < total_events:
+        share = min(chunk, total_events - loaded) // CLIENTS
         batches = []
         for d in devices:
             seed += 1
@@ -518,14 +550,18 @@ def load_over_http(
         elapsed, acked = push_all(devices, batches)
         loaded += acked
         rates.append(acked / elapsed)
-        samples.append((loaded, rss()))
+        peaks.append((loaded, sampler.take()))
+        stays.append((loaded, kept()))
         server_only.append((loaded, rss_mb(server.pid)))
-    peak = rss_mb(server.pid, "VmHWM") + rss_mb(deriver, "VmHWM") + rounds.stop()
+    peak = sampler.stop()
+
     # Flat means no growth with total size: fit after the first tenth (caches warming).
-    steady = [p for p in samples if p[0] >= total // 10]
-    mid = min(samples, key=lambda p: abs(p[0] - total // 2))
+    def steady(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        return [p for p in points if p[0] >= total_events // 10]
+
+    mid = min(peaks, key=lambda p: abs(p[0] - total_events // 2))
     common: dict[str, Any] = {
-        "events": total,
+        "events": total_events,
         "roster_people": people,
         "chunk": chunk,
         "size": size,
@@ -535,22 +571,24 @@ def load_over_http(
     }
     emit(
         "memory.rss_slope",
-        slope(steady),
+        slope(steady(peaks)),
         "MB/100k events",
         **common,
         target="flat (about 0)",
-        rss_start_mb=round(samples[1][1], 1),
+        rss_start_mb=round(peaks[1][1], 1),
         rss_middle_mb=round(mid[1], 1),
-        rss_end_mb=round(samples[-1][1], 1),
+        rss_end_mb=round(peaks[-1][1], 1),
         rss_peak_mb=round(peak, 1),
-        rss_before_load_mb=round(samples[0][1], 1),
-        samples=[[x, round(y, 1)] for x, y in samples],
-        note_rss="the server process and its deriver process together (with the private "
-        "memory of the child folding a round in, when one runs: sampled every 50 ms for the "
-        "peak)",
-        server_process_slope=round(slope([p for p in server_only if p[0] >= total // 10]), 2),
+        rss_before_load_mb=round(peaks[0][1], 1),
+        samples=[[x, round(y, 1)] for x, y in peaks],
+        note_rss="per chunk of pushes, the largest memory of the server process, its "
+        "deriver process and the child the deriver folds a round in (its private pages), "
+        "sampled every 50 ms; the slope is fitted to these",
+        kept_slope=round(slope(steady(stays)), 2),
+        kept_samples=[[x, round(y, 1)] for x, y in stays],
+        note_kept="kept: the server and deriver processes between chunks, without a round",
+        server_process_slope=round(slope(steady(server_only)), 2),
         deriver_rss_end_mb=round(rss_mb(deriver), 1),
-        deriver_rounds_peak_mb=round(rounds.peak, 1),
     )
     common["server_errors"] = sum(d.server_errors for d in devices)
     emit("memory.ingest_rate_first_chunk", rates[0], "events/s", **common)

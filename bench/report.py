@@ -57,6 +57,7 @@ PDF beside the other files, so ``parts_s`` has no ``pdf`` entry)
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import hashlib
 import json
@@ -77,13 +78,14 @@ from bench.common import (
     Operation,
     RawDevice,
     Server,
+    arguments,
     emit,
     make_operation,
     median,
     pg_url,
     roster_row,
     server_for,
-    size_arg,
+    size_of,
     skipped,
 )
 from sync.crypto import SealingSession
@@ -894,20 +896,66 @@ def _processes_now() -> int:
     return 2 if cores >= 2 and idle_cores() >= 1 else 1
 
 
+def _parser() -> argparse.ArgumentParser:
+    """The options."""
+    parser = arguments(
+        "bench.report",
+        __doc__,
+        quick="{:,} roster people, {:,} events, {} timed runs".format(*SIZES["quick"]),
+        full="{:,} people, {:,} events, {} timed runs, and the times of nights D1-D3 "
+        "(default: the same data, {} runs)".format(*SIZES["full"], SIZES["default"][2]),
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="Server database (postgresql needs MUSTER_BENCH_PG_URL; without it the figure "
+        "is skipped). Ignored with --reuse, which uses the kept database's.",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Timed runs (for profiling by hand; default: the size's).",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="Leave the loaded database and what --reuse needs; its path goes to stderr.",
+    )
+    parser.add_argument(
+        "--reuse",
+        default=None,
+        metavar="DIR",
+        help="Time the reports of a database kept by --keep without loading anything (give "
+        "the same size option; implies --keep).",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="REPORT_PROCESSES (default: 2 when a core is idle at start, else 1).",
+    )
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)  # first, so that --help answers at once
+    size = size_of(args)
     load_at_start = round(os.getloadavg()[0], 2)
     chosen = _processes_now()  # before loading the data keeps a core busy
-    size, args = size_arg(argv)
-    backend = args[args.index("--backend") + 1] if "--backend" in args else "sqlite"
+    backend: str = args.backend
     if backend == "postgresql" and not pg_url():
         skipped("report.nightly", "set MUSTER_BENCH_PG_URL for PostgreSQL", backend=backend)
         return 0
     people, total, repeats = SIZES[size]
-    if "--runs" in args:  # fewer or more timed runs (for profiling by hand)
-        repeats = int(args[args.index("--runs") + 1])
-    reuse = args[args.index("--reuse") + 1] if "--reuse" in args else None
-    processes = int(args[args.index("--processes") + 1]) if "--processes" in args else chosen
-    keep = "--keep" in args or reuse is not None
+    if args.runs is not None:  # fewer or more timed runs (for profiling by hand)
+        repeats = args.runs
+    reuse: str | None = args.reuse
+    processes: int = args.processes if args.processes is not None else chosen
+    keep = args.keep or reuse is not None
     if reuse is not None:
         server, meta = _reused(reuse, people)
         backend = meta["backend"]
@@ -990,7 +1038,7 @@ def main(argv: list[str] | None = None) -> int:
         setup_s=meta["setup_s"],
         reused=reuse is not None,
         processes=workers,
-        processes_chosen_by="--processes" if "--processes" in args else "idle cores at start",
+        processes_chosen_by="--processes" if args.processes is not None else "idle cores at start",
         load_at_start=load_at_start,
         roster_and_devices_s=meta["roster_and_devices_s"],
         via="server.reports.service.generate in process, on the server's database",

@@ -22,10 +22,11 @@ from bench.common import (
     PUSH_PATH,
     Operation,
     RawDevice,
+    arguments,
     emit,
     event_bodies,
     median,
-    size_arg,
+    size_of,
 )
 from sync.crypto import DeviceKeys, ServerKey, sign_request
 
@@ -56,7 +57,14 @@ def _headers_size(device: RawDevice, raw: bytes) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    size, _ = size_arg(argv)
+    size = size_of(
+        arguments(
+            "bench.wire",
+            __doc__,
+            quick=f"{BATCHES['quick']} batches of {DEVICE_BATCH} events",
+            full=f"{BATCHES['full']} batches (default: {BATCHES['default']})",
+        ).parse_args(argv)
+    )
     n_batches = BATCHES[size]
     server_key = ServerKey.generate("k1")
     device = RawDevice(
