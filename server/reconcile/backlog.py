@@ -42,10 +42,13 @@ from server.reconcile.derive import EventRec
 
 log = logging.getLogger("muster.derive")
 
-#: People derived at a time while draining: bounds the SQL parameter lists, and the memory
-#: a drain holds at once (the process keeps the high-water mark of its small-object arenas:
-#: deriving a whole commit's people at once made RSS creep with their histories' length).
+#: People derived at a time while draining: bounds the SQL parameter lists.
 PART = 2000
+#: Events a part's people hold at most, as far as their stored states tell (plus the new
+#: ones), unless one person alone holds more: what a part reads back and works on grows
+#: with its people's histories (measured at 1,000,000 events, 50 a person: a round of
+#: 20,000 new events in parts of 2,000 people took 333 MB more; see docs/performance.md).
+PART_EVENTS = 20_000
 #: Event ids read back per query.
 READ = 2000
 #: Blueprints whose requests need no catch-up: devices' sync (a push writes, and a pull's
@@ -72,21 +75,49 @@ def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-def _parts(recs: list[EventRec], aimed_at: dict[str, str]) -> list[list[dict[str, Any]]]:
-    """The events as ``on_events`` rows, in parts that never split a person's events."""
+def _parts(
+    recs: list[EventRec], aimed_at: dict[str, str], history: dict[str, int] | None = None
+) -> list[list[dict[str, Any]]]:
+    """The events as ``on_events`` rows, in parts that never split a person's events: at most
+    ``PART`` people, whose earlier events (``history``: stored counts) and new ones add up
+    to at most ``PART_EVENTS`` (a person with more has a part of their own)."""
     by_person: dict[str | None, list[dict[str, Any]]] = {}
     for rec in recs:
         row = {"id": rec.id, "person": rec.person, "ref": rec.ref}
         owner = rec.person or (aimed_at.get(rec.ref) if rec.ref else None)
         by_person.setdefault(owner, []).append(row)
     loose = by_person.pop(None, [])
-    owners = list(by_person)
-    parts = [
-        [row for owner in owners[start : start + PART] for row in by_person[owner]]
-        for start in range(0, len(owners), PART)
-    ] or [[]]
+    history = history or {}
+    parts: list[list[dict[str, Any]]] = []
+    part: list[dict[str, Any]] = []
+    people = events = 0
+    for owner, rows in by_person.items():
+        weight = history.get(str(owner), 0) + len(rows)
+        if people and (people >= PART or events + weight > PART_EVENTS):
+            parts.append(part)
+            part, people, events = [], 0, 0
+        part += rows
+        people, events = people + 1, events + weight
+    parts.append(part)
     parts[0] = loose + parts[0]
     return parts
+
+
+def _history(recs: list[EventRec], aimed_at: dict[str, str]) -> dict[str, int]:
+    """How many events the stored states of the people these events touch hold."""
+    people = sorted({store._hex(r.person) for r in recs if r.person})
+    people = sorted(set(people) | {store._hex(p) for p in aimed_at.values()})
+    param = database.obj.param
+    out: dict[str, int] = {}
+    for start in range(0, len(people), READ):
+        chunk = people[start : start + READ]
+        for person, count in database.execute_sql(
+            'SELECT "person", "event_count" FROM "person_state" '
+            f'WHERE "person" IN ({", ".join([param] * len(chunk))})',
+            chunk,
+        ).fetchall():
+            out[str(store._uid(person))] = int(count or 0)
+    return out
 
 
 def _taken(operation_id: int, limit: int | None = None) -> tuple[list[int], list[EventRec]]:
@@ -164,7 +195,8 @@ def drain(operation_id: int, limit: int | None = None) -> int:
     if not taken:
         return 0
     by_id, groups = {r.id: r for r in recs}, store.load_groups(operation_id)
-    for part in _parts(recs, _aimed_at(recs)):
+    aimed_at = _aimed_at(recs)
+    for part in _parts(recs, aimed_at, _history(recs, aimed_at)):
         store.on_events(operation_id, part, by_id, drained=True, groups=groups)
     _forget(taken)
     return len(recs)
@@ -194,7 +226,8 @@ def drain_beside(operation_id: int, limit: int | None = None) -> int:
             return 0
         by_id, groups = {r.id: r for r in recs}, store.load_groups(operation_id)
         rows: dict[str, tuple[Any, ...]] = {}  # by person: a cluster's root may come twice
-        for part in _parts(recs, _aimed_at(recs)):
+        aimed_at = _aimed_at(recs)
+        for part in _parts(recs, aimed_at, _history(recs, aimed_at)):
             derived = store.fresh_states(operation_id, part, by_id, groups).values()
             rows.update((row[0], row) for row in store.state_rows(operation_id, derived))
     with write_transaction():

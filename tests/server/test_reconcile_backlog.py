@@ -352,7 +352,8 @@ def test_draining_in_any_parts_at_any_moment_equals_a_rebuild(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Check-ins, flags, walk-ins, headcounts, voids (of any of these) and merges, pushed
-    by two devices, drained at random moments in parts of one to three people."""
+    by two devices, drained at random moments (all of the backlog, or rounds of its oldest 1-3
+    events) in parts of one to three people holding at most 1-8 events."""
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cps = [c["id"] for c in operation["checkpoints"]]
@@ -363,9 +364,10 @@ def test_draining_in_any_parts_at_any_moment_equals_a_rebuild(
         devices: list[Device]
         captured: list[tuple[int, uuid.UUID]]
 
-        @initialize(part=st.integers(1, 3))
-        def enrol(self, part: int) -> None:
+        @initialize(part=st.integers(1, 3), events=st.integers(1, 8))
+        def enrol(self, part: int, events: int) -> None:
             monkeypatch.setattr(backlog, "PART", part)
+            monkeypatch.setattr(backlog, "PART_EVENTS", events)
             self.captured = []
             self.devices = [
                 enrol_device(app, client, admin_headers, op_id, tmp_path / f"b-{next(counter)}.db")
