@@ -140,13 +140,11 @@ class _Statistics:
     PostgreSQL: autovacuum analyses a table only after about a minute and 10% of new rows, so
     in the first burst of an operation the event table is planned as if it were empty:
     measured here, the join that folds new events into stored states went from 2 ms to 1.5 s
-    (a nested loop over every check-in). SQLite never analyses by itself, and without
-    statistics it reads a person's events and the voids aimed at them (``person IN (..) OR
-    ref IN (SELECT ..)``) by scanning the whole event table: 0.33 s per query at 1,000,000
-    events instead of 18 ms, most of a deriver round's time. Writers report the rows they
-    added; once a table has grown by a fifth (and at least 5,000 rows) since it was last
-    analysed, it is analysed again (PostgreSQL ~0.1 s; SQLite samples at most
-    ``SQLITE_ANALYSIS_LIMIT`` rows of each index, a few milliseconds).
+    (a nested loop over every check-in). SQLite never analyses by itself and plans from
+    guesses until it has. Writers report the rows they added; once a table has grown by a
+    fifth (and at least 5,000 rows) since it was last analysed, it is analysed again
+    (PostgreSQL ~0.1 s; SQLite samples at most ``SQLITE_ANALYSIS_LIMIT`` rows of each index,
+    a few milliseconds at 1,000,000 events).
     """
 
     #: Rows a table grows by, at least, before it is analysed again.

@@ -47,7 +47,8 @@ class Event(BaseModel):
     method = CharField(max_length=16, null=True)
     author = CharField(max_length=100, default="")
     count = IntegerField(null=True)
-    ref = UUIDField(null=True, index=True)
+    # Indexed where not null only (migration 0010): only voids name another event.
+    ref = UUIDField(null=True)
     captured_ms = BigIntegerField()
     # Indexed only with the operation (migration 0008): every read by receipt names one.
     received_at = DateTimeField(default=utcnow)

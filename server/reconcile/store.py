@@ -495,16 +495,21 @@ def derive_people(
             return out
         ids = [_hex(p) for p in everyone]
         m = _marks(len(ids))
-    events = [
-        event_rec(row, received=timeline)
-        # "+ 0" keeps SQLite off the operation index (every event of the operation) and on
-        # the person and ref indexes (these people's events only).
-        for row in _fetch_events(
-            f'"operation_id" + 0 = {param} AND ("person" IN ({m}) OR "ref" IN '
-            f'(SELECT "id" FROM "event" WHERE "person" IN ({m})))',
-            [operation_id, *ids, *ids],
-        )
-    ]
+    # Their events, then the voids aimed at those, in two queries: with "person IN (..) OR
+    # ref IN (SELECT ..)" PostgreSQL scans every event (it cannot combine an index with a
+    # subquery's result), and so did SQLite before the ref index left out its NULLs
+    # (migration 0010). "+ 0" keeps SQLite off the operation index (every event of the
+    # operation) and on the person and ref indexes (these people's events only).
+    found: dict[str, EventRec] = {}
+    for where in (
+        f'"operation_id" + 0 = {param} AND "person" IN ({m})',
+        f'"operation_id" + 0 = {param} AND "ref" IN (SELECT "id" FROM "event" WHERE '
+        f'"person" IN ({m}))',
+    ):
+        for row in _fetch_events(where, [operation_id, *ids]):
+            rec = event_rec(row, received=timeline)
+            found[rec.id] = rec  # a void naming one of them and aimed at another: once
+    events = list(found.values())
     by_person: dict[str | None, list[EventRec]] = {}
     voids = []
     for e in events:
