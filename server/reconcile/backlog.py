@@ -46,9 +46,10 @@ log = logging.getLogger("muster.derive")
 PART = 2000
 #: Events a part's people hold at most, as far as their stored states tell (plus the new
 #: ones), unless one person alone holds more: what a part reads back and works on grows
-#: with its people's histories (measured at 1,000,000 events, 50 a person: a round of
-#: 20,000 new events in parts of 2,000 people took 333 MB more; see docs/performance.md).
-PART_EVENTS = 20_000
+#: with its people's histories. Measured at 1,000,000 events (50 a person), a round of
+#: 20,000 new events took 333 MB more in parts of 2,000 people, 207 / 155 / 124 MB with
+#: parts of 20,000 / 5,000 / 2,000 events (49-67 s, the smallest the slowest).
+PART_EVENTS = 5_000
 #: Event ids read back per query.
 READ = 2000
 #: Blueprints whose requests need no catch-up: devices' sync (a push writes, and a pull's
