@@ -226,15 +226,18 @@ def drain_beside(operation_id: int, limit: int | None = None) -> int:
         if not taken:
             return 0
         by_id, groups = {r.id: r for r in recs}, store.load_groups(operation_id)
-        rows: dict[str, tuple[Any, ...]] = {}  # by person: a cluster's root may come twice
         aimed_at = _aimed_at(recs)
+        store.stage_state_rows([], fresh=True)
         for part in _parts(recs, aimed_at, _history(recs, aimed_at)):
             derived = store.fresh_states(operation_id, part, by_id, groups).values()
-            rows.update((row[0], row) for row in store.state_rows(operation_id, derived))
+            # Aside in a temporary table, not in memory (a cluster's root may come twice:
+            # the later row wins, as it would be written last).
+            store.stage_state_rows(store.state_rows(operation_id, derived))
     with write_transaction():
         if store.mark_token(operation_id) != mark:
+            store.stage_state_rows([], fresh=True)
             return drain_in_turn(operation_id, limit)
-        store.write_state_rows(list(rows.values()))
+        store.write_staged_state_rows()
         store.touch(operation_id)
         _forget(taken)
     return len(recs)

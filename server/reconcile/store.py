@@ -351,7 +351,7 @@ def write_states(operation_id: int, states: Iterable[DerivedState]) -> int:
 
 def state_rows(operation_id: int, states: Iterable[DerivedState]) -> list[tuple[Any, ...]]:
     """The ``person_state`` rows of these states, as :func:`write_state_rows` stores them
-    (compact: the deriver keeps them, not the states, until its write turn)."""
+    (and :func:`stage_state_rows` keeps them aside)."""
     now = PersonState.updated_at.db_value(utcnow())
     rows = []
     for s in states:
@@ -396,6 +396,43 @@ def write_state_rows(rows: list[tuple[Any, ...]]) -> int:
         else:
             cursor.executemany(sql + f"({_marks(len(_STATE_COLUMNS))})" + tail, chunk)
     return len(rows)
+
+
+def stage_state_rows(rows: list[tuple[Any, ...]], *, fresh: bool = False) -> None:
+    """Keep ``person_state`` rows made by :func:`state_rows` aside until
+    :func:`write_staged_state_rows` (SQLite: a temporary table of this connection, which a
+    read transaction may write: it takes no lock on the database). A later row of a person
+    replaces an earlier one. ``fresh``: forget whatever was staged before.
+
+    The deriver works a round's states out in parts before its write turn; kept in Python
+    they cost ~4.5 KB a person at 1,000,000 events (their conflicts' JSON), 56 MB for a
+    round of 12,439 people."""
+    columns = ", ".join(f'"{c}"' for c in _STATE_COLUMNS)
+    database.execute_sql(
+        f'CREATE TEMP TABLE IF NOT EXISTS "staged_state" ({columns}, PRIMARY KEY ("person"))'
+    )
+    if fresh:
+        database.execute_sql('DELETE FROM temp."staged_state"')
+    if rows:
+        database.obj.cursor().executemany(
+            f'INSERT OR REPLACE INTO temp."staged_state" ({columns}) '
+            f"VALUES ({_marks(len(_STATE_COLUMNS))})",
+            rows,
+        )
+
+
+def write_staged_state_rows() -> int:
+    """Upsert the rows :func:`stage_state_rows` kept aside (inside a write transaction) and
+    forget them; how many."""
+    (count,) = database.execute_sql('SELECT COUNT(*) FROM temp."staged_state"').fetchone()
+    columns = ", ".join(f'"{c}"' for c in _STATE_COLUMNS)
+    update = ", ".join(f'"{c}" = excluded."{c}"' for c in _STATE_COLUMNS[1:])
+    database.execute_sql(
+        f'INSERT INTO "person_state" ({columns}) SELECT {columns} FROM temp."staged_state" '
+        f'WHERE true ON CONFLICT ("person") DO UPDATE SET {update}'
+    )
+    database.execute_sql('DELETE FROM temp."staged_state"')
+    return int(count)
 
 
 _PERSON_FIELDS = (
