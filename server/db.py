@@ -6,7 +6,10 @@ commit is on disk before anything is acknowledged. PostgreSQL is reached through
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
+import io
+import math
 import os
 import re
 import threading
@@ -215,12 +218,18 @@ def current_settings() -> dict[str, Any]:
 
 
 def bulk_insert(model: Any, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> int:
-    """Insert many rows with one prepared statement (``executemany``), for the hot paths.
+    """Insert many rows at once, for the hot paths; returns the number of rows inserted.
 
     peewee builds SQL per value, which costs more than the insert itself at ingest rates; this
     builds the statement once from the model and converts values with each field's
-    ``db_value``. Missing fields take their defaults. ``ON CONFLICT DO NOTHING`` is spoken by
-    both SQLite (3.24+) and PostgreSQL. Returns the number of rows inserted.
+    ``db_value``. Missing fields take their defaults. With ``ignore_conflicts`` a row that
+    collides with a stored one (on any unique index) is skipped and not counted.
+
+    SQLite gets one prepared statement (``executemany``). PostgreSQL gets the rows as ``COPY``
+    text (:func:`_copy_in`): psycopg2's ``execute_values`` quoted each value in Python (a
+    quarter of the server's time during ingest) and PostgreSQL then parsed a statement of
+    10,000 literals. A call holding a value of a type not written as COPY text here (see
+    ``_COPY_TEXT``), or whose COPY meets a conflict it must skip, takes that old path instead.
     """
     if not rows:
         return 0
@@ -230,21 +239,25 @@ def bulk_insert(model: Any, rows: list[dict[str, Any]], *, ignore_conflicts: boo
         if f.name in rows[0] or (f.default is not None and not f.primary_key)
     ]
     db = database.obj
+    values = [_column(rows, f) for f in fields]
+    table = model._meta.table_name
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
-    marks = ", ".join([db.param] * len(fields))
-    head = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES '
-    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    if isinstance(db, PostgresqlDatabase):
+        connection = db.connection()
+        data = _copy_data(values, _python_encoding(connection))
+        if data is not None:
+            inserted = _copy_in(connection, table, columns, data, len(rows), ignore_conflicts)
+            if inserted is not None:
+                return inserted
+    return _insert_values(db, table, columns, list(zip(*values, strict=True)), ignore_conflicts)
 
-    converters = [_converter(f) for f in fields]
-    names = [f.name for f in fields]
-    defaults = [f.default for f in fields]
-    params = []
-    for row in rows:
-        values = []
-        for name, convert, default in zip(names, converters, defaults, strict=True):
-            v = row[name] if name in row else (default() if callable(default) else default)
-            values.append(convert(v))
-        params.append(tuple(values))
+
+def _insert_values(
+    db: Database, table: str, columns: str, params: list[tuple[Any, ...]], ignore_conflicts: bool
+) -> int:
+    """``INSERT … VALUES`` of every row in one statement (``execute_values`` on PostgreSQL)."""
+    head = f'INSERT INTO "{table}" ({columns}) VALUES '
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     cursor = db.cursor()
     if isinstance(db, PostgresqlDatabase):
         from psycopg2.extras import execute_values
@@ -252,8 +265,150 @@ def bulk_insert(model: Any, rows: list[dict[str, Any]], *, ignore_conflicts: boo
         # One multi-row statement, so rowcount counts every row.
         execute_values(cursor, head + "%s" + tail, params, page_size=len(params))
     else:
+        marks = ", ".join([db.param] * len(params[0]))
         cursor.executemany(head + f"({marks})" + tail, params)
     return int(cursor.rowcount)
+
+
+def _copy_in(
+    connection: Any, table: str, columns: str, data: bytes, count: int, ignore_conflicts: bool
+) -> int | None:
+    """``COPY`` the ``count`` rows of ``data`` into ``table``; ``None`` if the caller must
+    insert them the old way because one collides with a stored row and ``ignore_conflicts``.
+
+    ``COPY`` cannot skip a conflicting row: it stores all or nothing. With ``ignore_conflicts``
+    it runs inside a savepoint (in the same round trip), so a conflict undoes only this COPY and
+    the rows go again as ``INSERT … ON CONFLICT DO NOTHING``, whose row count is the rows
+    actually stored. Conflicts are rare on the hot path (ingest looks up known ids first), so
+    they cost a second try. The alternative, COPY into a temporary table and then ``INSERT …
+    SELECT … ON CONFLICT DO NOTHING``, measured slower per 500 event rows: 15 ms of
+    PostgreSQL's CPU instead of 12, 35 ms instead of 25 end to end (its INSERT also writes row
+    by row where COPY batches). Released savepoints still count towards PostgreSQL's 64 cached
+    subtransactions per transaction; ingest makes at most two per chunk of a group commit.
+    """
+    import psycopg2
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+    cursor = connection.cursor()
+    copy = f'COPY "{table}" ({columns}) FROM STDIN'
+    # Outside a transaction COPY is its own (all or nothing), and SAVEPOINT is refused.
+    guarded = ignore_conflicts and connection.get_transaction_status() != TRANSACTION_STATUS_IDLE
+    if guarded:
+        copy = f"SAVEPOINT muster_copy; {copy}; RELEASE SAVEPOINT muster_copy"
+    try:
+        cursor.copy_expert(copy, io.BytesIO(data), len(data))
+    except psycopg2.errors.UniqueViolation:
+        if not ignore_conflicts:
+            raise
+        if guarded:
+            cursor.execute("ROLLBACK TO SAVEPOINT muster_copy; RELEASE SAVEPOINT muster_copy")
+        return None
+    # COPY stored every row (the row count psycopg2 reports is the RELEASE's, when guarded).
+    return count
+
+
+_NUL = "A string literal cannot contain NUL (0x00) characters."  # psycopg2's own words
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NONE = type(None)
+_NULL = "\\N"
+
+
+class _NoCopyText(Exception):
+    """A value this module does not write as COPY text: the call takes the old path."""
+
+
+def _copy_str(value: str) -> str:
+    """Text in COPY text format: backslash, tab, newline and carriage return escaped.
+
+    A NUL cannot be stored in PostgreSQL text at all: it raises the very ``ValueError`` that
+    psycopg2 raises for it on the ``execute_values`` path, before anything is sent."""
+    if "\\" not in value and value.isprintable():  # the common case: nothing to escape
+        return value
+    if "\x00" in value:
+        raise ValueError(_NUL)
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy_bytes(value: bytes) -> str:
+    """bytea in its hex input form, the backslash doubled for COPY."""
+    return "\\\\x" + value.hex()
+
+
+def _copy_float(value: float) -> str:
+    """As psycopg2 sends it: ``repr``, its spellings of NaN and infinities, and no negative
+    zero (its literal ``-0.0`` is a numeric constant, which has no sign for zero)."""
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value) if value else "0"
+
+
+def _copy_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        # psycopg2 sends these as timestamptz, which PostgreSQL converts to the session's time
+        # zone for a timestamp column, while COPY would drop the offset: leave them to it.
+        raise _NoCopyText
+    return value.isoformat()
+
+
+#: How each exact type of converted value is written as COPY text. Any other type (aware
+#: datetimes, Decimal, UUID objects, subclasses such as IntEnum) is left to psycopg2.
+_COPY_TEXT: dict[type, Any] = {
+    str: _copy_str,
+    int: int.__repr__,
+    _NONE: lambda _v: _NULL,
+    bytes: _copy_bytes,
+    float: _copy_float,
+    bool: lambda v: "true" if v else "false",
+    dt.datetime: _copy_datetime,
+    dt.date: dt.date.isoformat,
+}
+_TEXT_KINDS = {str, _NONE}
+_INT_KINDS = {int}
+_BYTES_KINDS = {bytes}
+_DATETIME_KINDS = {dt.datetime, _NONE}
+
+
+def _copy_data(columns: list[list[Any]], encoding: str) -> bytes | None:
+    """The rows (given column by column) as COPY text, or ``None`` when a value has no COPY
+    text here. Columns of one plain type take a fast path at C speed."""
+    try:
+        texts = [_copy_column(values) for values in columns]
+    except _NoCopyText:
+        return None
+    lines = list(map("\t".join, zip(*texts, strict=True)))
+    lines.append("")
+    return "\n".join(lines).encode(encoding)
+
+
+def _copy_column(values: list[Any]) -> list[str]:
+    """One column's values as COPY text."""
+    kinds = set(map(type, values))
+    if kinds <= _TEXT_KINDS:
+        nulls = _NONE in kinds
+        joined = "".join([v for v in values if v is not None] if nulls else values)
+        if "\\" not in joined and joined.isprintable():  # nothing to escape, no NUL
+            return [_NULL if v is None else v for v in values] if nulls else values
+    elif kinds == _INT_KINDS:
+        return list(map(int.__repr__, values))
+    elif kinds == _BYTES_KINDS:
+        return ["\\\\x" + v.hex() for v in values]
+    elif kinds <= _DATETIME_KINDS:
+        # Each distinct time written once: ingest stamps one receipt time on a whole chunk.
+        texts = {v: _COPY_TEXT[type(v)](v) for v in set(values)}
+        return [texts[v] for v in values]
+    if not kinds <= _COPY_TEXT.keys():
+        raise _NoCopyText
+    text = _COPY_TEXT
+    return [text[type(v)](v) for v in values]
+
+
+def _python_encoding(connection: Any) -> str:
+    """The Python codec of the connection's client encoding (UTF8 unless configured)."""
+    from psycopg2.extensions import encodings
+
+    return str(encodings[connection.encoding])
 
 
 _NATIVE = (int, str, bytes, float, type(None))
@@ -288,17 +443,37 @@ _HEX = re.compile(r"[0-9a-fA-F]{32}")
 _UUID_FIELD = UUIDField()
 
 
-def _converter(field: Any) -> Any:
-    """How a value reaches the driver: peewee's ``db_value``, skipped for native values of
-    plain columns (it only coerces them); always applied to UUIDs, dates and booleans."""
+def _column(rows: list[dict[str, Any]], field: Any) -> list[Any]:
+    """One column of ``rows`` as the driver gets it (missing values take the field's default).
+
+    Each value goes through peewee's ``db_value``, except where that only coerces: native
+    values of plain columns are left as they are, and UUIDs become hex without parsing (see
+    :func:`_uuid_hex`). Dates, booleans and our own sealed or hashed columns always convert.
+    Done a column at a time, so a column of one native type is checked at C speed."""
+    name = field.name
+    try:
+        values = [row[name] for row in rows]
+    except KeyError:
+        default = field.default
+        values = [
+            row[name] if name in row else (default() if callable(default) else default)
+            for row in rows
+        ]
     target = field.rel_field if isinstance(field, ForeignKeyField) else field
-    db_value = field.db_value
     if type(target) is UUIDField:
-        return _uuid_hex
-    if type(target) not in _PLAIN:
-        # UUIDs, dates, booleans and our own sealed or hashed columns always convert.
-        return db_value
-    return lambda v: v if type(v) in _NATIVE else db_value(v)
+        if set(map(type, values)) <= _UUID_KINDS:
+            return [None if v is None else v.hex for v in values]
+        return list(map(_uuid_hex, values))
+    if type(target) in _PLAIN:
+        if set(map(type, values)) <= _NATIVE_KINDS:
+            return values
+        db_value = field.db_value
+        return [v if type(v) in _NATIVE else db_value(v) for v in values]
+    return list(map(field.db_value, values))
+
+
+_NATIVE_KINDS = set(_NATIVE)
+_UUID_KINDS = {uuid.UUID, type(None)}
 
 
 def tuples(query: Any) -> list[tuple[Any, ...]]:
