@@ -7,6 +7,7 @@ what a device seals into an envelope. Field meanings are in ``docs/protocol.md``
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -26,28 +27,42 @@ SEXES = ("female", "male", "other", "unknown")
 _MAX_MS = 7_258_118_400_000
 
 
+#: What no store keeps as given: NUL (PostgreSQL text cannot hold it) and lone surrogates
+#: (not UTF-8). JSON can carry both (``\u0000``, ``\ud800``).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: str) -> None:
+    """Free text must be storable as it is, on every backend; the message names no value."""
+    if _UNSTORABLE.search(value):
+        raise ValidationError("Must not contain NUL characters or lone surrogates.")
+
+
+def free_text(max_length: int, min_length: int | None = None) -> list[Any]:
+    """Validators of a free-text field: its length, and storable as it is."""
+    return [validate.Length(min=min_length, max=max_length), storable]
+
+
 class WalkInPersonSchema(Schema):
     """Details of a person registered on the spot (on no roster)."""
 
     class Meta:
         unknown = RAISE
 
-    full_name = fields.Str(required=True, validate=validate.Length(min=1, max=300))
-    given_name = fields.Str(validate=validate.Length(max=200))
-    family_name = fields.Str(validate=validate.Length(max=200))
+    full_name = fields.Str(required=True, validate=free_text(300, min_length=1))
+    given_name = fields.Str(validate=free_text(200))
+    family_name = fields.Str(validate=free_text(200))
     alternate_names = fields.List(
-        fields.Str(validate=validate.Length(max=300)), validate=validate.Length(max=10)
+        fields.Str(validate=free_text(300)), validate=validate.Length(max=10)
     )
     sex = fields.Str(validate=validate.OneOf(SEXES))
     birth_date = fields.Date()
     age = fields.Int(validate=validate.Range(min=0, max=130))
-    nationality = fields.Str(validate=validate.Length(max=64))
-    document_type = fields.Str(validate=validate.Length(max=32))
-    document_number = fields.Str(validate=validate.Length(max=64))
-    phone = fields.Str(validate=validate.Length(max=64))
-    tags = fields.List(
-        fields.Str(validate=validate.Length(max=32)), validate=validate.Length(max=10)
-    )
+    nationality = fields.Str(validate=free_text(64))
+    document_type = fields.Str(validate=free_text(32))
+    document_number = fields.Str(validate=free_text(64))
+    phone = fields.Str(validate=free_text(64))
+    tags = fields.List(fields.Str(validate=free_text(32)), validate=validate.Length(max=10))
     group = fields.Int(validate=validate.Range(min=1))
 
 
@@ -61,8 +76,8 @@ class _EventSchema(Schema):
     kind = fields.Str(required=True)
     op = fields.Int(required=True, validate=validate.Range(min=1))
     at = fields.Int(required=True, validate=validate.Range(min=0, max=_MAX_MS))
-    author = fields.Str(required=True, validate=validate.Length(min=1, max=100))
-    note = fields.Str(validate=validate.Length(max=1000))
+    author = fields.Str(required=True, validate=free_text(100, min_length=1))
+    note = fields.Str(validate=free_text(1000))
 
 
 _CHECKPOINT = validate.Range(min=1)

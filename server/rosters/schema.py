@@ -9,6 +9,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates
 
 from server.models import SEXES
+from sync.events import free_text
 
 _SEX_WORDS = {
     "m": "male",
@@ -70,22 +71,22 @@ class RosterRowSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    external_id = fields.Str(validate=validate.Length(max=100))
-    full_name = fields.Str(required=True, validate=validate.Length(min=1, max=300))
-    given_name = fields.Str(validate=validate.Length(max=200))
-    family_name = fields.Str(validate=validate.Length(max=200))
-    alternate_names = fields.List(fields.Str(validate=validate.Length(max=300)))
+    external_id = fields.Str(validate=free_text(100))
+    full_name = fields.Str(required=True, validate=free_text(300, min_length=1))
+    given_name = fields.Str(validate=free_text(200))
+    family_name = fields.Str(validate=free_text(200))
+    alternate_names = fields.List(fields.Str(validate=free_text(300)))
     sex = fields.Str(validate=validate.OneOf(SEXES, error="Write M, F, male, female, 男 or 女."))
     birth_date = RosterDate()
     age = fields.Int(
         strict=False, validate=validate.Range(min=0, max=130, error="Age must be 0 to 130.")
     )
-    nationality = fields.Str(validate=validate.Length(max=64))
-    document_type = fields.Str(validate=validate.Length(max=32))
-    document_number = fields.Str(validate=validate.Length(max=64))
-    phone = fields.Str(validate=validate.Length(max=64))
-    group = fields.Str(validate=validate.Length(max=200))
-    tags = fields.List(fields.Str(validate=validate.Length(max=64)))
+    nationality = fields.Str(validate=free_text(64))
+    document_type = fields.Str(validate=free_text(32))
+    document_number = fields.Str(validate=free_text(64))
+    phone = fields.Str(validate=free_text(64))
+    group = fields.Str(validate=free_text(200))
+    tags = fields.List(fields.Str(validate=free_text(64)))
 
     @pre_load
     def _prepare(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

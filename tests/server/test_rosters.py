@@ -193,6 +193,24 @@ def test_the_api_in_valid_only_mode_answers_with_the_refused_lines(
     assert people_count(app) == 9
 
 
+def test_a_name_holding_a_nul_character_is_a_named_bad_line_not_a_failed_import(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    rows = roster_rows(10)
+    rows[3][1] = rows[3][1] + "\x00"  # PostgreSQL text cannot hold it
+    path = write_csv(tmp_path / "r.csv", CHINESE_HEADER, rows)
+    resp = upload(client, admin_headers, operation, path)
+    assert resp.status_code == 422
+    error = resp.get_json()["error"]
+    assert [(e["line"], e["column"]) for e in error["details"]["errors"]] == [(5, "姓名")]
+    assert_no_personal_data(resp.get_data(as_text=True), rows)
+    assert people_count(app) == 0
+
+
 def test_the_api_maps_columns_from_a_json_object_and_checks_its_form(
     app: Flask,
     client: FlaskClient,

@@ -157,6 +157,40 @@ def test_invalid_bodies_wrong_operations_and_unknown_schema_versions_are_rejecte
         assert (row.high_seq, row.contiguous_seq) == (6, 6)
 
 
+def test_text_no_store_can_keep_is_refused_per_record_and_the_rest_of_the_push_is_stored(
+    app: Flask, device: Device, operation: dict[str, Any]
+) -> None:
+    """A NUL (PostgreSQL text cannot hold one) or a lone surrogate (not UTF-8) in free text,
+    which JSON can carry, is an invalid record kept in quarantine: before, on PostgreSQL, it
+    failed the whole group commit, so every push in it was answered 500 and retried forever."""
+    session = _session(device)
+    walkin = {
+        **_body(device, operation),
+        "kind": "walkin",
+        "person": str(uuid.uuid4()),
+        "details": {"full_name": "Olena\u0000K"},
+    }
+    del walkin["group"], walkin["count"]
+    bodies = [
+        _body(device, operation, author="night\u0000shift"),
+        _body(device, operation, note="bus \ud800 3"),
+        walkin,
+        _body(device, operation, note="tab\tand newline\n are fine"),
+    ]
+    # ASCII JSON (\\u0000, \\ud800 escapes): a lone surrogate has no UTF-8 canonical bytes.
+    raw = [json.dumps(b, sort_keys=True, separators=(",", ":")).encode() for b in bodies]
+    envelopes = [session.seal(uuid.uuid4(), i + 1, r) for i, r in enumerate(raw)]
+    answer = _push_raw(device, [session.blob], envelopes)
+    assert [r.get("code", r["status"]) for r in answer["results"]] == [
+        "event_invalid",
+        "event_invalid",
+        "event_invalid",
+        "accepted",
+    ]
+    assert _events(app) == 1
+    assert _quarantine(app) == ["event_invalid"] * 3
+
+
 def test_sequence_gaps_are_visible_to_staff(
     app: Flask,
     client: FlaskClient,
