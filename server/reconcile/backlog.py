@@ -262,6 +262,14 @@ def pending(operation_id: int | None = None) -> list[int]:
     ]
 
 
+def waiting() -> int:
+    """Events in every operation's backlog (16 bytes of id each)."""
+    (size,) = database.execute_sql(
+        'SELECT COALESCE(SUM(LENGTH("events")), 0) FROM "derive_backlog"'
+    ).fetchone()
+    return int(size) // 16
+
+
 #: Set by ``serve`` while its deriver process runs: a request then waits for it (up to
 #: ``WAIT`` seconds) instead of doing the same work at the same time.
 def _no_deriver() -> bool:
@@ -337,6 +345,11 @@ IDLE_POLL = 0.02
 #: one commit's events, so a round may go over by part of one). Bounds the memory a round
 #: needs however far behind the deriver has fallen; the next round starts at once.
 ROUND = 20_000
+#: With ``fork``, a round is forked only when at least this many events wait: a fork costs
+#: the child copies of every page of the parent it writes to (reference counts), measured
+#: as 15% of ingest's end-to-end rate when every round of a few pushes forked; a round
+#: smaller than this needs little memory, so the parent's high-water mark stays small.
+FORK_FROM = 5_000
 #: Seconds a forked round may take before the deriver gives up on it and drains in process
 #: (a round is one transaction per operation: a killed child commits nothing).
 ROUND_TIMEOUT = 3600.0
@@ -361,12 +374,12 @@ def run(
     is gone); the number of drains. Errors are logged (kind only) and retried after a pause:
     the rows stay until a drain commits.
 
-    ``fork``: drain each round in a forked child (``server.forked``; in process where the
-    platform cannot fork or the child fails). A round's working set (every event of the
-    people it derives, their states) then leaves with the child, and the deriver stays at
-    its size at start however many events it has folded in: in process, the memory a round
-    needs stays with the process as its high-water mark, which grows with the backlog and
-    with people's histories. Only for a process with no other threads (``serve_forever``).
+    ``fork``: drain a round of ``FORK_FROM`` events or more in a forked child
+    (``server.forked``; in process where the platform cannot fork or the child fails). Its
+    working set (every event of the people it derives, their states) then leaves with the
+    child: in process, the memory a round needs stays with the process as its high-water
+    mark, which would grow with how far behind the deriver falls. Smaller rounds run in
+    process. Only for a process with no other threads (``serve_forever``).
     """
     drains = 0
     while not stop():
@@ -376,9 +389,10 @@ def run(
         try:
             with database.connection_context():
                 ops = pending()
-                if ops and not fork:
+                apart = bool(ops) and fork and waiting() >= FORK_FROM
+                if ops and not apart:
                     drains += _drain_round(ops)
-            if ops and fork:  # the parent's connection is closed: none crosses the fork
+            if apart:  # the parent's connection is closed: none crosses the fork
                 round_ = functools.partial(_drain_round, ops)
                 drains += forked.start(
                     round_, workers=2, timeout=ROUND_TIMEOUT, connect=True

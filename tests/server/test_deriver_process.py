@@ -89,6 +89,7 @@ def test_the_deriver_folds_rounds_in_forked_children_and_ends_where_a_rebuild_do
 
     monkeypatch.setattr(forked, "start", spy)
     monkeypatch.setattr(backlog, "ROUND", 5)  # several rounds, each of the oldest rows
+    monkeypatch.setattr(backlog, "FORK_FROM", 1)  # each in a child, however small
     with app.app_context():
         drains = backlog.run(lambda: _waiting(app, op_id) == 0, poll=0.005, fork=True)
     assert drains >= 2 and len(started) == drains
@@ -99,6 +100,23 @@ def test_the_deriver_folds_rounds_in_forked_children_and_ends_where_a_rebuild_do
     with app.app_context(), database.connection_context(), database.atomic():
         rebuild(op_id)
     assert _states(app, op_id) == folded
+
+
+def test_a_round_smaller_than_the_fork_threshold_is_folded_in_process(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    op_id = _pushed(app, client, admin_headers, operation, tmp_path)
+    started: list[Any] = []
+    monkeypatch.setattr(forked, "start", lambda *a, **k: started.append(a))
+    with app.app_context():
+        backlog.run(lambda: _waiting(app, op_id) == 0, poll=0.005, fork=True)
+    assert started == []  # 18 events: no child (forking costs more than such a round)
+    assert sum(s[2] for s in _states(app, op_id).values()) == 18
 
 
 def test_the_derive_command_drains_a_database_in_its_own_process(
