@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     "DERIVE": "behind",
     # `serve` starts the deriver process (`muster-server derive`) beside itself when "behind".
     "DERIVER_PROCESS": True,
+    # MB of memory the deriver may gain over its size at start before it starts afresh (same
+    # process id, between rounds): what folding in grows stays with a process otherwise.
+    "DERIVER_MEMORY_MB": 64,
 }
 
 

@@ -169,13 +169,31 @@ def derive_command(parent: int | None) -> None:
 
     _limit_malloc_arenas()
     name_key("王")  # the pinyin tables (about a second), before the first drain needs them
-    # Each round is folded in a forked child (backlog.run): objects the collector would walk
+    # Big rounds are folded in a forked child (backlog.run): objects the collector would walk
     # there are copied page by page into it, so what exists now (the app, the pinyin
     # tables: most of the process) is kept out of collections for good.
     gc.freeze()
+    limit = float(current_app.config.get("DERIVER_MEMORY_MB", 64))
+    start = _rss_mb()
     log.info("deriver started")
-    drains = backlog.serve_forever(parent=parent)
-    log.info("deriver stopped", extra={"drains": drains})
+    afresh = backlog.serve_forever(parent=parent, swollen=lambda: _rss_mb() > start + limit)
+    if afresh:
+        # Memory a process has used stays with it (Python keeps its arenas at their
+        # high-water mark): past the limit, the deriver becomes a new one, same process id.
+        log.info("deriver: starting afresh to hand back memory", extra={"limit_mb": limit})
+        logging.shutdown()
+        args = [sys.executable, "-m", "server.cli", "derive"]
+        os.execv(sys.executable, args + (["--parent", str(parent)] if parent else []))
+    log.info("deriver stopped")
+
+
+def _rss_mb() -> float:
+    """This process's resident memory in MB (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 @click.command("init")

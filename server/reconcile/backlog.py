@@ -369,6 +369,7 @@ def run(
     poll: float = IDLE_POLL,
     parent: int | None = None,
     fork: bool = False,
+    after_round: Callable[[], bool] | None = None,
 ) -> int:
     """Drain every operation's backlog as rows appear until ``stop()`` (or the parent process
     is gone); the number of drains. Errors are logged (kind only) and retried after a pause:
@@ -380,6 +381,8 @@ def run(
     child: in process, the memory a round needs stays with the process as its high-water
     mark, which would grow with how far behind the deriver falls. Smaller rounds run in
     process. Only for a process with no other threads (``serve_forever``).
+
+    ``after_round``: asked after each round; True stops the loop there.
     """
     drains = 0
     try:
@@ -409,6 +412,8 @@ def run(
                 continue
             if not ops:
                 time.sleep(poll)
+            elif after_round is not None and after_round():
+                break
     finally:
         _close_quietly()
     return drains
@@ -423,15 +428,25 @@ def _close_quietly() -> None:
         log.debug("deriver: closing the connection failed (%s)", type(exc).__name__)
 
 
-def serve_forever(parent: int | None = None, *, fork: bool = True) -> int:
-    """The deriver's main loop, stopped by SIGTERM or SIGINT; each round in a forked child
-    unless ``fork`` is false."""
+def serve_forever(
+    parent: int | None = None, *, fork: bool = True, swollen: Callable[[], bool] | None = None
+) -> bool:
+    """The deriver's main loop, stopped by SIGTERM or SIGINT (big rounds in a forked child
+    unless ``fork`` is false). Returns True when it stopped because ``swollen()`` said the
+    process holds too much memory (checked between rounds): the caller starts afresh."""
     stopping = False
+    full = False
 
     def stop_signal(_signum: int, _frame: Any) -> None:
         nonlocal stopping
         stopping = True
 
+    def after_round() -> bool:
+        nonlocal full
+        full = swollen is not None and swollen()
+        return full
+
     signal.signal(signal.SIGTERM, stop_signal)
     signal.signal(signal.SIGINT, stop_signal)
-    return run(lambda: stopping, parent=parent, fork=fork)
+    run(lambda: stopping, parent=parent, fork=fork, after_round=after_round)
+    return full and not stopping

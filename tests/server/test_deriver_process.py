@@ -155,6 +155,50 @@ def test_the_derive_command_drains_a_database_in_its_own_process(
     assert _states(app, op_id) == folded
 
 
+def test_a_deriver_past_its_memory_limit_starts_afresh_as_the_same_process(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """With no room at all (``DERIVER_MEMORY_MB = 0``) it starts afresh after its round: every
+    event is still folded in once, by one process id that serve keeps watching."""
+    op_id = _pushed(app, client, admin_headers, operation, tmp_path)
+    env = {
+        **os.environ,
+        "MUSTER_INSTANCE_PATH": app.instance_path,
+        "MUSTER_DATABASE_URL": app.config["DATABASE_URL"],
+        "MUSTER_DERIVER_MEMORY_MB": "0",
+        "MUSTER_LOG_LEVEL": "INFO",
+    }
+    log = tmp_path / "deriver.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "derive"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while _waiting(app, op_id) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert proc.poll() is None  # the same process, after every exec
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    text = log.read_text(errors="replace")
+    assert _waiting(app, op_id) == 0, text
+    assert "starting afresh" in text
+    folded = _states(app, op_id)
+    assert sum(s[2] for s in folded.values()) == 18
+    with app.app_context(), database.connection_context(), database.atomic():
+        rebuild(op_id)
+    assert _states(app, op_id) == folded
+
+
 def test_a_child_killed_while_it_holds_the_sqlite_writer_turn_leaves_the_turn_free(
     tmp_path: Path,
 ) -> None:
