@@ -69,6 +69,25 @@ def _pushed(
     return op_id
 
 
+def _all_folded_in_once(app: Flask, op_id: int) -> None:
+    """The 18 pushed check-ins are each counted once, and the states equal a rebuild's."""
+    folded = _states(app, op_id)
+    assert sum(s[2] for s in folded.values()) == 18
+    with app.app_context(), database.connection_context(), database.atomic():
+        rebuild(op_id)
+    assert _states(app, op_id) == folded
+
+
+def _derive_env(app: Flask, **settings: str) -> dict[str, str]:
+    """The environment of a ``muster-server derive`` process on the test's database."""
+    return {
+        **os.environ,
+        "MUSTER_INSTANCE_PATH": app.instance_path,
+        "MUSTER_DATABASE_URL": app.config["DATABASE_URL"],
+        **{f"MUSTER_{k}": v for k, v in settings.items()},
+    }
+
+
 def test_the_deriver_folds_rounds_in_forked_children_and_ends_where_a_rebuild_does(
     app: Flask,
     client: FlaskClient,
@@ -95,11 +114,7 @@ def test_the_deriver_folds_rounds_in_forked_children_and_ends_where_a_rebuild_do
     assert drains >= 2 and len(started) == drains
     assert all(b.forked for b in started)
     assert "gave no result" not in caplog.text  # every round ran in its child
-    folded = _states(app, op_id)
-    assert sum(s[2] for s in folded.values()) == 18
-    with app.app_context(), database.connection_context(), database.atomic():
-        rebuild(op_id)
-    assert _states(app, op_id) == folded
+    _all_folded_in_once(app, op_id)
 
 
 def test_a_round_smaller_than_the_fork_threshold_is_folded_in_process(
@@ -127,11 +142,7 @@ def test_the_derive_command_drains_a_database_in_its_own_process(
     tmp_path: Path,
 ) -> None:
     op_id = _pushed(app, client, admin_headers, operation, tmp_path)
-    env = {
-        **os.environ,
-        "MUSTER_INSTANCE_PATH": app.instance_path,
-        "MUSTER_DATABASE_URL": app.config["DATABASE_URL"],
-    }
+    env = _derive_env(app)
     proc = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "derive"],
         cwd=REPO,
@@ -148,11 +159,7 @@ def test_the_derive_command_drains_a_database_in_its_own_process(
         _out, err = proc.communicate(timeout=30)
     assert _waiting(app, op_id) == 0, err.decode(errors="replace")
     assert proc.returncode == 0
-    folded = _states(app, op_id)
-    assert sum(s[2] for s in folded.values()) == 18
-    with app.app_context(), database.connection_context(), database.atomic():
-        rebuild(op_id)
-    assert _states(app, op_id) == folded
+    _all_folded_in_once(app, op_id)
 
 
 def test_a_deriver_past_its_memory_limit_starts_afresh_as_the_same_process(
@@ -165,13 +172,7 @@ def test_a_deriver_past_its_memory_limit_starts_afresh_as_the_same_process(
     """With no room at all (``DERIVER_MEMORY_MB = 0``) it starts afresh after its round: every
     event is still folded in once, by one process id that serve keeps watching."""
     op_id = _pushed(app, client, admin_headers, operation, tmp_path)
-    env = {
-        **os.environ,
-        "MUSTER_INSTANCE_PATH": app.instance_path,
-        "MUSTER_DATABASE_URL": app.config["DATABASE_URL"],
-        "MUSTER_DERIVER_MEMORY_MB": "0",
-        "MUSTER_LOG_LEVEL": "INFO",
-    }
+    env = _derive_env(app, DERIVER_MEMORY_MB="0", LOG_LEVEL="INFO")
     log = tmp_path / "deriver.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -192,11 +193,7 @@ def test_a_deriver_past_its_memory_limit_starts_afresh_as_the_same_process(
     text = log.read_text(errors="replace")
     assert _waiting(app, op_id) == 0, text
     assert "starting afresh" in text
-    folded = _states(app, op_id)
-    assert sum(s[2] for s in folded.values()) == 18
-    with app.app_context(), database.connection_context(), database.atomic():
-        rebuild(op_id)
-    assert _states(app, op_id) == folded
+    _all_folded_in_once(app, op_id)
 
 
 def test_a_child_killed_while_it_holds_the_sqlite_writer_turn_leaves_the_turn_free(
