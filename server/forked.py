@@ -2,9 +2,10 @@
 
 Two parts of Muster use this. A night's report derives two nights from one frozen snapshot
 and writes a PDF beside the other files; on a machine with a second core, half of that runs
-at once (``server.reports``). The deriver folds each round of the backlog in a child
-(``server.reconcile.backlog.run``), so that the memory a round needs is handed back to the
-system when the child leaves, instead of staying as the process's high-water mark.
+at once (``server.reports``). The deriver folds a big round of the backlog (when it has
+fallen behind) in a child (``server.reconcile.backlog.run``), so that the memory the round
+needs is handed back to the system when the child leaves, instead of staying as the
+process's high-water mark.
 
 ``start`` forks a child that computes ``fn()`` on the parent's memory (nothing is copied up
 front: the child sees what the parent had) and sends the result back pickled through a pipe;
