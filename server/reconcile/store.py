@@ -330,6 +330,11 @@ _STATE_COLUMNS = (
     "updated_at",
     "furthest",
 )
+#: Their column list, and the upsert's SET clause (every column but the key), in SQL.
+_STATE_LIST = ", ".join(f'"{c}"' for c in _STATE_COLUMNS)
+_STATE_UPDATE = ' ON CONFLICT ("person") DO UPDATE SET ' + ", ".join(
+    f'"{c}" = excluded."{c}"' for c in _STATE_COLUMNS[1:]
+)
 
 
 def _hex(value: str) -> str:
@@ -382,10 +387,8 @@ def write_state_rows(rows: list[tuple[Any, ...]]) -> int:
     if not rows:
         return 0
     db = database.obj
-    columns = ", ".join(f'"{c}"' for c in _STATE_COLUMNS)
-    update = ", ".join(f'"{c}" = excluded."{c}"' for c in _STATE_COLUMNS[1:])
-    sql = f'INSERT INTO "person_state" ({columns}) VALUES '
-    tail = f' ON CONFLICT ("person") DO UPDATE SET {update}'
+    sql = f'INSERT INTO "person_state" ({_STATE_LIST}) VALUES '
+    tail = _STATE_UPDATE
     cursor = db.cursor()
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
@@ -407,15 +410,14 @@ def stage_state_rows(rows: list[tuple[Any, ...]], *, fresh: bool = False) -> Non
     The deriver works a round's states out in parts before its write turn; kept in Python
     they cost ~4.5 KB a person at 1,000,000 events (their conflicts' JSON), 56 MB for a
     round of 12,439 people."""
-    columns = ", ".join(f'"{c}"' for c in _STATE_COLUMNS)
     database.execute_sql(
-        f'CREATE TEMP TABLE IF NOT EXISTS "staged_state" ({columns}, PRIMARY KEY ("person"))'
+        f'CREATE TEMP TABLE IF NOT EXISTS "staged_state" ({_STATE_LIST}, PRIMARY KEY ("person"))'
     )
     if fresh:
         database.execute_sql('DELETE FROM temp."staged_state"')
     if rows:
         database.obj.cursor().executemany(
-            f'INSERT OR REPLACE INTO temp."staged_state" ({columns}) '
+            f'INSERT OR REPLACE INTO temp."staged_state" ({_STATE_LIST}) '
             f"VALUES ({_marks(len(_STATE_COLUMNS))})",
             rows,
         )
@@ -425,11 +427,9 @@ def write_staged_state_rows() -> int:
     """Upsert the rows :func:`stage_state_rows` kept aside (inside a write transaction) and
     forget them; how many."""
     (count,) = database.execute_sql('SELECT COUNT(*) FROM temp."staged_state"').fetchone()
-    columns = ", ".join(f'"{c}"' for c in _STATE_COLUMNS)
-    update = ", ".join(f'"{c}" = excluded."{c}"' for c in _STATE_COLUMNS[1:])
     database.execute_sql(
-        f'INSERT INTO "person_state" ({columns}) SELECT {columns} FROM temp."staged_state" '
-        f'WHERE true ON CONFLICT ("person") DO UPDATE SET {update}'
+        f'INSERT INTO "person_state" ({_STATE_LIST}) SELECT {_STATE_LIST} '
+        f'FROM temp."staged_state" WHERE true{_STATE_UPDATE}'
     )
     database.execute_sql('DELETE FROM temp."staged_state"')
     return int(count)
