@@ -7,7 +7,6 @@ there, and the benchmark that they pay."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.db import database, statistics
-from server.models import Person
-from tests.sync.helpers import enrol_device
+from tests.sync.helpers import add_roster, enrol_device
 
 
 def test_pushes_that_grow_the_event_table_have_it_analysed_on_either_backend(
@@ -32,14 +30,7 @@ def test_pushes_that_grow_the_event_table_have_it_analysed_on_either_backend(
     monkeypatch.setattr(statistics, "EVERY", 10)
     op_id = operation["id"]
     cp = operation["checkpoints"][0]["id"]
-    roster = [uuid.uuid4() for _ in range(8)]
-    with app.app_context(), database.connection_context():
-        Person.insert_many(
-            [
-                {"id": p, "operation": op_id, "group": operation["group"]["id"], "full_name": "S"}
-                for p in roster
-            ]
-        ).execute()
+    roster = add_roster(app, operation, 8)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     for i in range(24):
         device.checkin(roster[i % 8], checkpoint=cp, status="boarded")

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ from flask.testing import FlaskClient
 
 from server import forked
 from server.db import _SQLITE_WRITER, database
-from server.models import DeriveBacklog, Person, PersonState
+from server.models import DeriveBacklog, PersonState
 from server.reconcile import backlog, rebuild
 from tests.conftest import REPO
-from tests.sync.helpers import enrol_device
+from tests.sync.helpers import add_roster, enrol_device
 
 
 def _states(app: Flask, op_id: int) -> dict[str, tuple[Any, ...]]:
@@ -51,14 +50,7 @@ def _pushed(
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cps = [c["id"] for c in operation["checkpoints"]]
-    roster = [uuid.uuid4() for _ in range(people)]
-    with app.app_context(), database.connection_context():
-        Person.insert_many(
-            [
-                {"id": p, "operation": op_id, "group": operation["group"]["id"], "full_name": "S"}
-                for p in roster
-            ]
-        ).execute()
+    roster = add_roster(app, operation, people)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     for i in range(3 * people):
         device.checkin(roster[i % people], checkpoint=cps[i % len(cps)], status="boarded")

@@ -25,13 +25,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from server import changelog
 from server.db import database
-from server.models import DeriveBacklog, Person, PersonState, StaffUser
+from server.models import DeriveBacklog, PersonState, StaffUser
 from server.models.operation import Operation
 from server.reconcile import backlog, rebuild, resolve, store
 from sync import Device
-from tests.sync.helpers import enrol_device
+from tests.sync.helpers import add_roster, enrol_device
 
 
 def _states(app: Flask, op_id: int) -> dict[str, tuple[Any, ...]]:
@@ -64,24 +63,6 @@ def _backlog(app: Flask, op_id: int) -> int:
         )
 
 
-def _roster(app: Flask, operation: dict[str, Any], n: int) -> list[uuid.UUID]:
-    roster = [uuid.uuid4() for _ in range(n)]
-    with app.app_context(), database.connection_context():
-        Person.insert_many(
-            [
-                {
-                    "id": pid,
-                    "operation": operation["id"],
-                    "group": operation["group"]["id"],
-                    "full_name": f"Student {i}",
-                }
-                for i, pid in enumerate(roster)
-            ]
-        ).execute()
-        changelog.record(operation["id"], "person", roster)
-    return roster
-
-
 def test_a_push_is_answered_before_derivation_and_the_next_staff_read_includes_it(
     app: Flask,
     client: FlaskClient,
@@ -92,7 +73,7 @@ def test_a_push_is_answered_before_derivation_and_the_next_staff_read_includes_i
     app.config["DERIVE"] = "behind"
     op_id, group = operation["id"], operation["group"]["id"]
     cp = operation["checkpoints"][0]["id"]
-    (pid,) = _roster(app, operation, 1)
+    (pid,) = add_roster(app, operation, 1)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     device.checkin(pid, checkpoint=cp, status="boarded")
     device.flag(pid, flag="medical")
@@ -119,7 +100,7 @@ def test_a_resolution_folds_the_backlog_in_before_it_derives(
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cps = [c["id"] for c in operation["checkpoints"]]
-    a, b = _roster(app, operation, 2)
+    a, b = add_roster(app, operation, 2)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     device.checkin(a, checkpoint=cps[0], status="boarded")
     device.checkin(a, checkpoint=cps[1], status="crossed")
@@ -144,7 +125,7 @@ def test_a_rebuild_takes_the_backlog_with_it(
 ) -> None:
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
-    (pid,) = _roster(app, operation, 1)
+    (pid,) = add_roster(app, operation, 1)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     device.checkin(pid, checkpoint=operation["checkpoints"][0]["id"], status="boarded")
     device.push(base_delay=0, max_delay=0)
@@ -162,7 +143,7 @@ def test_the_deriver_loop_drains_the_backlog_while_the_server_takes_pushes(
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cps = [c["id"] for c in operation["checkpoints"]]
-    roster = _roster(app, operation, 5)
+    roster = add_roster(app, operation, 5)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     stop = threading.Event()
     drains: list[int] = []
@@ -203,7 +184,7 @@ def test_a_deriver_that_finds_the_state_changed_under_it_drains_in_turn_instead(
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cp = operation["checkpoints"][0]["id"]
-    a, b = _roster(app, operation, 2)
+    a, b = add_roster(app, operation, 2)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     device.checkin(a, checkpoint=cp, status="boarded")
     device.checkin(b, checkpoint=cp, status="boarded")
@@ -254,7 +235,7 @@ def test_a_push_that_commits_while_a_drain_reads_is_folded_in_exactly_once(
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cp = operation["checkpoints"][0]["id"]
-    (person,) = _roster(app, operation, 1)
+    (person,) = add_roster(app, operation, 1)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     other = enrol_device(app, client, admin_headers, op_id, tmp_path / "o.db")
     first = device.checkin(person, checkpoint=cp, status="boarded")
@@ -306,7 +287,7 @@ def test_a_drain_deletes_only_the_rows_it_took_though_an_older_row_commits_after
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cp = operation["checkpoints"][0]["id"]
-    slow_one, quick_one = _roster(app, operation, 2)
+    slow_one, quick_one = add_roster(app, operation, 2)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     late = device.checkin(slow_one, checkpoint=cp, status="boarded")
     device.push(base_delay=0, max_delay=0)
@@ -357,7 +338,7 @@ def test_draining_in_any_parts_at_any_moment_equals_a_rebuild(
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cps = [c["id"] for c in operation["checkpoints"]]
-    roster = _roster(app, operation, 6)
+    roster = add_roster(app, operation, 6)
     counter = itertools.count()
 
     class Machine(RuleBasedStateMachine):
@@ -471,7 +452,7 @@ def test_a_staff_read_waits_for_a_running_deriver_and_drains_itself_when_it_does
     app.config["DERIVE"] = "behind"
     op_id = operation["id"]
     cp = operation["checkpoints"][0]["id"]
-    a, b = _roster(app, operation, 2)
+    a, b = add_roster(app, operation, 2)
     device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
     device.checkin(a, checkpoint=cp, status="boarded")
     device.push(base_delay=0, max_delay=0)

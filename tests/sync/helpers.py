@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,26 @@ def enrol_device(
         transport=wsgi_transport(app),
         **kw,
     )
+
+
+def add_roster(app: Flask, operation: dict[str, Any], n: int) -> list[uuid.UUID]:
+    """Put ``n`` people on the operation's roster (in its first group); their ids."""
+    from server import changelog
+    from server.db import database
+    from server.models import Person
+
+    roster = [uuid.uuid4() for _ in range(n)]
+    with app.app_context(), database.connection_context():
+        Person.insert_many(
+            [
+                {
+                    "id": pid,
+                    "operation": operation["id"],
+                    "group": operation["group"]["id"],
+                    "full_name": f"Student {i}",
+                }
+                for i, pid in enumerate(roster)
+            ]
+        ).execute()
+        changelog.record(operation["id"], "person", roster)
+    return roster
