@@ -3,6 +3,9 @@
 A row matches a person of the operation by external id, else by document key (only a person
 without an external id or with the same one). Matching rows whose values already hold are
 ``unchanged``; others update only the fields the roster fills (an empty cell erases nothing).
+A person whose group or names change, and who has a derived state, is derived again in the
+same transaction: the state holds the group (counted in its summary) and the name keys
+(duplicates are found by them), as a rebuild would derive them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 from server import changelog
 from server.crypto.fields import blind_index
-from server.models import Operation, Person, utcnow
+from server.models import Operation, Person, PersonState, utcnow
+from server.reconcile import store as reconcile_store
 from server.rosters.report import ImportReport
 from server.rosters.rows import Row, RowError
 from sync.normalize import document_key
@@ -24,6 +28,8 @@ from sync.normalize import document_key
 #: Rows per batch: one SELECT to match them, one INSERT for the new ones.
 BATCH_SIZE = 500
 _LIST_FIELDS = ("alternate_names", "tags")
+#: Person fields a derived state is made from (``reconcile.store.derive_people``).
+_DERIVED_FROM = frozenset({"group", "full_name", "given_name", "family_name", "alternate_names"})
 
 
 @dataclass
@@ -64,6 +70,7 @@ def flush(batch: Batch, report: ImportReport, on_reject: Callable[[Row], None]) 
             by_doc.setdefault(known.document_key, known)
     creates: list[dict[str, Any]] = []
     changed_ids: list[str] = []
+    derive_again: list[uuid.UUID] = []
     now = utcnow()
     for row, values in batch.rows:
         person = _match(values, by_ext, by_doc, row)
@@ -91,13 +98,29 @@ def flush(batch: Batch, report: ImportReport, on_reject: Callable[[Row], None]) 
         if batch.write:
             Person.update(**changes, updated_at=now).where(Person.id == person.id).execute()
             changed_ids.append(str(person.id))
+            if not _DERIVED_FROM.isdisjoint(changes):
+                derive_again.append(person.id)
     report.created += len(creates)
     if batch.write and creates:
         Person.insert_many(creates).as_rowcount().execute()
         changed_ids.extend(str(c["id"]) for c in creates)
     if batch.write and changed_ids:
         changelog.record(batch.operation.id, "person", changed_ids)
+    if batch.write and derive_again:
+        _derive_again(batch.operation.id, derive_again)
     batch.rows.clear()
+
+
+def _derive_again(operation_id: int, people: list[uuid.UUID]) -> None:
+    """Derive again the stored states of these people (those never derived have none)."""
+    derived = [
+        str(pid)
+        for (pid,) in PersonState.select(PersonState.person)
+        .where((PersonState.operation == operation_id) & PersonState.person.in_(people))
+        .tuples()
+    ]
+    if derived:
+        reconcile_store.recompute(operation_id, derived)
 
 
 def _existing(batch: Batch) -> list[Person]:

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from server.crypto.fields import blind_index
 from server.db import database
-from server.models import AuditEntry, Change, Person
+from server.models import AuditEntry, Change, Person, PersonState
 from tests.server.roster_fixtures import CHINESE_HEADER, roster_rows, write_csv
 
 
@@ -472,6 +472,68 @@ def test_reimporting_updates_by_external_id_and_names_only_the_changed_fields(
         jan = Person.get(Person.external_id == "2")
         assert jan.phone == "+48 2"  # an empty cell erases nothing
         assert Change.select().where(Change.entity == "person").count() == 3
+
+
+def test_reimporting_a_seen_person_into_another_group_moves_their_derived_state_too(
+    app: Flask,
+    runner: FlaskCliRunner,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """A re-import that changes a group or a name changes what a rebuild would derive (the
+    person's group, counted in its summary; the name keys duplicates are found by), so the
+    stored states of those people are derived again in the same transaction."""
+    from server.reconcile import rebuild
+    from server.reconcile.queues import group_summary
+    from tests.sync.helpers import enrol_device
+
+    app.config["DERIVE"] = "inline"
+    op_id = operation["id"]
+    cps = [c["id"] for c in operation["checkpoints"]]
+    bus2 = client.post(
+        f"/api/v1/operations/{op_id}/groups",
+        json={"name": "Bus 2", "expected_size": 40, "route": cps},
+        headers=admin_headers,
+    ).get_json()
+    header = ["ID", "Name", "Group"]
+    path = write_csv(
+        tmp_path / "r.csv", header, [["1", "Anna Bauer", "Bus 1"], ["2", "Jan Kowal", "Bus 1"]]
+    )
+    import_json(runner, path, operation)
+    with db(app):
+        anna, jan = (Person.get(Person.external_id == x).id for x in ("1", "2"))
+    phone = enrol_device(app, client, admin_headers, op_id, tmp_path / "phone.db")
+    phone.checkin(anna, checkpoint=cps[0], status="boarded")
+    phone.checkin(jan, checkpoint=cps[0], status="boarded")
+    phone.push(base_delay=0, max_delay=0)
+    phone.close()
+
+    write_csv(path, header, [["1", "Anna Bauer-Roth", "Bus 2"], ["2", "Jan Kowal", "Bus 1"]])
+    report = import_json(runner, path, operation)
+    assert report["changes"] == [{"line": 2, "fields": ["full_name", "group"]}]
+
+    def stored() -> dict[str, tuple[Any, ...]]:
+        with db(app):
+            return {
+                str(s.person): (s.group, s.state, s.name_keys, s.event_count, s.version)
+                for s in PersonState.select().where(PersonState.operation == op_id)
+            }
+
+    def accounted(group: int) -> int:
+        with db(app):
+            summary = group_summary(op_id, group)
+            assert summary is not None
+            return int(summary["accounted"])
+
+    after_import = stored()
+    assert after_import[str(anna)][0] == bus2["id"]
+    assert json.loads(after_import[str(anna)][2]) == ["anna bauerroth"]
+    assert (accounted(operation["group"]["id"]), accounted(bus2["id"])) == (1, 1)
+    with db(app), database.atomic():
+        rebuild(op_id)
+    assert stored() == after_import
 
 
 def test_reimporting_matches_people_by_normalised_document_number(
