@@ -13,7 +13,7 @@ import time
 from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from server.db import database
@@ -311,12 +311,7 @@ def _people_rows(operation_id: int) -> list[tuple[Any, ...]]:
 
 def _people_recs(operation_id: int) -> list[PersonRec]:
     """Every person's duplicate keys: stored name keys when derived, else from the names."""
-    out = []
-    for row in _people_rows(operation_id):
-        keys = json.loads(row[-1]) if row[-1] else []
-        rec = store._person_rec_from_row(row[:-1])
-        out.append(replace(rec, name_keys=tuple(keys)) if keys else rec)
-    return out
+    return [store._person_rec_from_row(row[:-1], row[-1]) for row in _people_rows(operation_id)]
 
 
 def _duplicates(operation_id: int) -> list[dict[str, Any]]:
@@ -364,12 +359,7 @@ def _duplicates_of(names: dict[Any, str], inputs: tuple[Any, ...]) -> list[dict[
     """``_duplicates`` from what it reads: the same records as ``_people_recs`` makes."""
     rows, links, skip = inputs
     stored = {str(store._uid(p)): raw for p, raw in names.items()}
-    recs = []
-    for row in rows:
-        rec = store._person_rec_from_row(row)
-        raw = stored.get(rec.id)
-        keys = json.loads(raw) if raw else []
-        recs.append(replace(rec, name_keys=tuple(keys)) if keys else rec)
+    recs = [store._person_rec_from_row(row, stored.get(str(store._uid(row[0])))) for row in rows]
     return duplicate_pairs(recs, store.roots_of(links), skip)
 
 

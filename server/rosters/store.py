@@ -120,6 +120,9 @@ def _derive_again(operation_id: int, people: list[uuid.UUID]) -> None:
         .tuples()
     ]
     if derived:
+        # A derivation takes the name keys of a stored state over the names (they are the
+        # same but for changes like this one): forget them first.
+        PersonState.update(name_keys="[]").where(PersonState.person.in_(derived)).execute()
         reconcile_store.recompute(operation_id, derived)
 
 
