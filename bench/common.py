@@ -310,21 +310,28 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        try:
+            self._wait_ready()
+            self.token = self.call(
+                "POST", "/tokens", {"username": "admin", "password": self.admin_password}
+            )["token"]
+        except BaseException:
+            self.stop()  # ``with`` calls stop only once start has returned
+            raise
+        return self
+
+    def _wait_ready(self, seconds: float = 60) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited: " + (self.workdir / "server.log").read_text())
             try:
                 if self.http.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    break
+                    return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not become ready")
-        self.token = self.call(
-            "POST", "/tokens", {"username": "admin", "password": self.admin_password}
-        )["token"]
-        return self
+        raise RuntimeError("server did not become ready")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
