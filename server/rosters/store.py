@@ -114,10 +114,10 @@ def flush(batch: Batch, report: ImportReport, on_reject: Callable[[Row], None]) 
 def _derive_again(operation_id: int, people: list[uuid.UUID]) -> None:
     """Derive again the stored states of these people (those never derived have none)."""
     derived = [
-        str(pid)
-        for (pid,) in PersonState.select(PersonState.person)
-        .where((PersonState.operation == operation_id) & PersonState.person.in_(people))
-        .tuples()
+        str(state.person)
+        for state in PersonState.select(PersonState.person).where(
+            (PersonState.operation == operation_id) & PersonState.person.in_(people)
+        )
     ]
     if derived:
         # A derivation takes the name keys of a stored state over the names (they are the
