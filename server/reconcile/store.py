@@ -578,11 +578,11 @@ def derive_people(
     # (migration 0010). "+ 0" keeps SQLite off the operation index (every event of the
     # operation) and on the person and ref indexes (these people's events only).
     found: dict[str, EventRec] = {}
-    by_person = _events_by_person()
+    through_person = _events_by_person()
     for where, source in (
-        (f'"operation_id" + 0 = {param} AND "person" IN ({m})', by_person),
+        (f'"operation_id" + 0 = {param} AND "person" IN ({m})', through_person),
         (
-            f'"operation_id" + 0 = {param} AND "ref" IN (SELECT "id" FROM {by_person} '
+            f'"operation_id" + 0 = {param} AND "ref" IN (SELECT "id" FROM {through_person} '
             f'WHERE "person" IN ({m}))',
             '"event"',
         ),
