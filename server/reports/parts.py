@@ -211,14 +211,39 @@ def split(frame: Frame, n: int) -> Split:
     return Split(tuple(ids[len(ids) * k // n] for k in range(1, n)), lead)
 
 
+#: On SQLite a part reads the event table in row order (a scan of the rows between the first
+#: and the last of the night's) rather than through the index of receive times, when that
+#: range holds at most this many rows per row of the night: a row found through the index
+#: costs about 2.5 times a row scanned, and every part finds all the night's rows there
+#: (1,000,000 events: 1.3 s instead of 3.0 s per part).
+SCAN_RATIO = 2
+
+
+def _scan_range(operation_id: int, cutoff: dt.datetime) -> tuple[int, int] | None:
+    """The first and last row ids of the night's events on SQLite, when scanning the rows
+    between them beats the index (``SCAN_RATIO``); None otherwise, or when there are none."""
+    if not _sqlite():
+        return None
+    where, params = _received_before(cutoff)
+    count, first, last = database.execute_sql(  # from the index alone
+        f'SELECT count(*), min(rowid), max(rowid) FROM "event" WHERE {where}',
+        [operation_id, *params],
+    ).fetchone()
+    if not count or last - first + 1 > SCAN_RATIO * count:
+        return None
+    return first, last
+
+
 def read_part(operation_id: int, cutoff: dt.datetime, parts: Split, k: int) -> list[EventRec]:
     """Part ``k``'s events (not sorted): those naming one of its people, voids and headcounts
     aside (``Frame.shared``)."""
     where, params = _received_before(cutoff)
     inside, more = parts.condition(k)
     kinds = ", ".join(f"'{kind}'" for kind in SHARED_KINDS)
-    return _snapshot_events(
-        f'{where} AND "person" IS NOT NULL AND "kind" NOT IN ({kinds}) AND {inside}',
-        [operation_id, *params, *more],
-        True,
-    )
+    sql = f'{where} AND "person" IS NOT NULL AND "kind" NOT IN ({kinds}) AND {inside}'
+    rows = _scan_range(operation_id, cutoff)
+    if rows is not None:  # the same condition on no index (``+``) but the row ids'
+        for column in ('"operation_id"', '"received_at"', '"person"', '"kind"'):
+            sql = sql.replace(column, "+" + column)
+        sql += f" AND rowid BETWEEN {int(rows[0])} AND {int(rows[1])}"
+    return _snapshot_events(sql, [operation_id, *params, *more], True)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from peewee import SqliteDatabase
 
 from server import forked
 from server.db import database
@@ -123,6 +124,7 @@ def test_the_parts_of_a_night_read_each_event_once_and_a_report_made_in_parts_is
     evacuation: dict[str, Any],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ev = evacuation
     day_one(app, ev)
@@ -136,15 +138,21 @@ def test_the_parts_of_a_night_read_each_event_once_and_a_report_made_in_parts_is
         assert (frame.people, frame.groups) == (whole.people, whole.groups)
         assert frame.resolutions == whole.resolutions
         assert sorted(e.kind for e in frame.shared) == ["headcount", "void"]
-        for n in (1, 2, 3):
-            split = parts.split(frame, n)
-            assert split.count == n
-            assert split.of(duplicate) == split.of(primary) == split.of(min(duplicate, primary))
-            read = [parts.read_part(op.id, cutoff, split, k) for k in range(n)]
-            assert all(split.of(str(e.person)) == k for k in range(n) for e in read[k])
-            assert all(read)  # every part has events
-            got = frame.shared + [e for events in read for e in events]
-            assert sorted(got, key=lambda e: e.id) == sorted(whole.events, key=lambda e: e.id)
+        sqlite = isinstance(database.obj, SqliteDatabase)
+        # Through the index of receive times, and (SQLite) by a scan of the rows in between.
+        for ratio, scans in ((0, False), (1_000_000, sqlite)):
+            monkeypatch.setattr(parts, "SCAN_RATIO", ratio)
+            assert (parts._scan_range(op.id, cutoff) is not None) == scans
+            for n in (1, 2, 3):
+                split = parts.split(frame, n)
+                assert split.count == n
+                assert split.of(duplicate) == split.of(primary) == split.of(min(duplicate, primary))
+                read = [parts.read_part(op.id, cutoff, split, k) for k in range(n)]
+                assert all(split.of(str(e.person)) == k for k in range(n) for e in read[k])
+                assert all(read)  # every part has events
+                got = frame.shared + [e for events in read for e in events]
+                assert sorted(got, key=lambda e: e.id) == sorted(whole.events, key=lambda e: e.id)
+        monkeypatch.undo()
         made = {}
         for n in (1, 2):
             app.config["REPORT_PROCESSES"] = n
