@@ -101,12 +101,13 @@ def _events_by_person() -> str:
     return '"event" INDEXED BY "event_person"'
 
 
-def event_list_sql(received: str | None = None) -> str:
+def event_list_sql(received: str | None = None, timeline: bool = True) -> str:
     """The select list of ``_EVENT_COLUMNS`` (only flags' sealed bodies), table-qualified.
 
     UUID columns are read as text on PostgreSQL (psycopg2 would make a ``uuid.UUID`` of each,
     only for ``event_rec`` to turn it back into text). ``received`` replaces the receive time
-    column with that SQL expression.
+    column with that SQL expression. ``timeline=False`` reads what only timelines show (method,
+    author, time flag) as their ``EventRec`` defaults instead.
     """
     postgres = isinstance(database.obj, PostgresqlDatabase)
     cols = [
@@ -115,6 +116,10 @@ def event_list_sql(received: str | None = None) -> str:
         else received
         if received is not None and f is Event.received_at
         else _col(f)
+        if timeline or not (f is Event.method or f is Event.author or f is Event.time_flag)
+        else "''"
+        if f is Event.author
+        else "NULL"
         for f in _EVENT_COLUMNS[:-1]
     ]
     cols.append(f"CASE WHEN {_col(Event.kind)} = 'flag' THEN {_col(Event.body)} END")
@@ -930,7 +935,9 @@ class _Words(dict[Any, Any]):
         return value
 
 
-def _snapshot_events(where: str, params: list[Any], received: bool) -> list[EventRec]:
+def _snapshot_events(
+    where: str, params: list[Any], received: bool, timeline: bool = True
+) -> list[EventRec]:
     """Every matching event as ``event_rec`` would make it, in one loop (1,000,000 in a report).
 
     The receive time comes as epoch microseconds from the database; UUIDs of devices and people
@@ -939,10 +946,11 @@ def _snapshot_events(where: str, params: list[Any], received: bool) -> list[Even
     (``_Words``): the driver makes a new string for every value of every row, and a million
     copies of ``"checkin"`` spread the records over more memory, which every later pass over
     them pays for in cache misses (and the report's second process in pickling).
+    ``timeline=False``: without what only timelines show (``event_list_sql``).
     """
     when = epoch_us_sql(_col(Event.received_at)) if received else "0"
     rows = database.execute_sql(
-        f'SELECT {event_list_sql(received=when)} FROM "event" WHERE {where}',
+        f'SELECT {event_list_sql(received=when, timeline=timeline)} FROM "event" WHERE {where}',
         params,
     ).fetchall()
     shared: dict[Any, str] = {}

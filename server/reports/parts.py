@@ -236,7 +236,8 @@ def _scan_range(operation_id: int, cutoff: dt.datetime) -> tuple[int, int] | Non
 
 def read_part(operation_id: int, cutoff: dt.datetime, parts: Split, k: int) -> list[EventRec]:
     """Part ``k``'s events (not sorted): those naming one of its people, voids and headcounts
-    aside (``Frame.shared``)."""
+    aside (``Frame.shared``); without what only timelines show (method, author, time flag:
+    ``EventRec``'s defaults), which a report prints nowhere and leaves unread."""
     where, params = _received_before(cutoff)
     inside, more = parts.condition(k)
     kinds = ", ".join(f"'{kind}'" for kind in SHARED_KINDS)
@@ -246,4 +247,4 @@ def read_part(operation_id: int, cutoff: dt.datetime, parts: Split, k: int) -> l
         for column in ('"operation_id"', '"received_at"', '"person"', '"kind"'):
             sql = sql.replace(column, "+" + column)
         sql += f" AND rowid BETWEEN {int(rows[0])} AND {int(rows[1])}"
-    return _snapshot_events(sql, [operation_id, *params, *more], True)
+    return _snapshot_events(sql, [operation_id, *params, *more], True, timeline=False)
