@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from typing import Any
+from typing import Any, TypeVar
 
 from server import forked
 from server.db import tuples
@@ -47,6 +47,7 @@ from server.reports import nights, parts
 from server.reports.parts import PersonInfo
 
 FORMAT = "muster-report/1"
+T = TypeVar("T")
 #: Field getters: the passes over every event below run in C (``map``, ``compress``).
 _ID = operator.attrgetter("id")
 _PERSON = operator.attrgetter("person")
@@ -507,14 +508,33 @@ class PartFacts:
     #: Every headcount (as ``headcount_mismatches`` gives one) and the part's people named near it.
     headcounts: list[dict[str, Any]]
     named: dict[str, int]
-    #: The previous night's states of the part's people whose records changed (``_rederived``).
-    again: dict[str, PersonState]
+    #: The previous night's states of the part's people whose records changed (``_rederived``),
+    #: as much of them as is read (``Brief``).
+    again: dict[str, Brief]
     late: LateFacts | None
     #: The part's own events (not the shared ones): how many, and their devices.
     events: int
     devices: DeviceTally
     #: Per earlier night whose stored totals are missing: the part's people's states then.
-    earlier: list[dict[str, PersonState]]
+    earlier: list[dict[str, Brief]]
+
+
+#: Of a state of an earlier night, what a report reads (its group, state and last checkpoint:
+#: ``summarise``, ``_changes``, ``_late_rows``); a part in a second process sends back this
+#: much instead of whole states (reasons, conflicts, name keys: a third of the pickled bytes).
+Brief = tuple[int | None, str, int | None]
+
+
+def _brief(states: Mapping[str, PersonState]) -> dict[str, Brief]:
+    return {pid: (s.group, s.state, s.last_checkpoint) for pid, s in states.items()}
+
+
+def _unbrief(briefs: Mapping[str, Brief]) -> dict[str, PersonState]:
+    """States holding what ``_brief`` kept (the rest at its defaults)."""
+    return {
+        pid: PersonState(pid, group, state, last_checkpoint=checkpoint)
+        for pid, (group, state, checkpoint) in briefs.items()
+    }
 
 
 def _named(
@@ -549,16 +569,18 @@ def _part(
     night = derive_operation(snap, timeline=False, queues=False, ordered=True).people
     group_of = {pid: s.group for pid, s in night.items()}
     headcounts, named = _named(events, group_of, merge_roots(frame.resolutions))
-    again: dict[str, PersonState] = {}
+    again: dict[str, Brief] = {}
     late = None
     if prev_ms is not None:
         before = _sub_snapshot(snap, info, prev_ms)
-        again = _rederived(snap, before, ordered=True)
+        again = _brief(_rederived(snap, before, ordered=True))
         late = _late_facts(snap, before, prev_ms)
     earlier = [
-        derive_operation(
-            _sub_snapshot(snap, info, ms), timeline=False, queues=False, ordered=True
-        ).people
+        _brief(
+            derive_operation(
+                _sub_snapshot(snap, info, ms), timeline=False, queues=False, ordered=True
+            ).people
+        )
         for ms in earlier_ms
     ]
     return PartFacts(night, headcounts, named, again, late, len(own), _device_tally(own), earlier)
@@ -579,9 +601,9 @@ def _read_part(
     return _part(frame, info, split, k, own, prev_ms, earlier_ms)
 
 
-def _sorted_union(states: Iterable[dict[str, PersonState]]) -> dict[str, PersonState]:
+def _sorted_union(states: Iterable[dict[str, T]]) -> dict[str, T]:
     """The parts' states as one dictionary in id order (``derive_operation``'s order)."""
-    out: dict[str, PersonState] = {}
+    out: dict[str, T] = {}
     for part in states:
         out.update(part)
     return {pid: out[pid] for pid in sorted(out)}
@@ -649,12 +671,12 @@ def _whole(
     for f in facts:
         devices.add(f.devices)
     earlier = [
-        summarise(_sorted_union(f.earlier[i] for f in facts).values())
+        summarise(_unbrief(_sorted_union(f.earlier[i] for f in facts)).values())
         for i in range(len(facts[0].earlier))
     ]
     return Whole(
         state=state,
-        again=_sorted_union(f.again for f in facts),
+        again=_unbrief(_sorted_union(f.again for f in facts)),
         late=late,
         devices=devices.facts(),
         events=len(frame.shared) + sum(f.events for f in facts),
