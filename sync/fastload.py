@@ -59,7 +59,7 @@ def _converter(field: fields.Field) -> Callable[[Any], Any]:
         inner = _compile(field.schema)
         return lambda value: inner(value)
     if isinstance(field, fields.List):
-        item = _converter(field.inner)
+        item = _checked(field.inner)
 
         def convert_list(value: Any) -> list[Any]:
             if type(value) is not list:
@@ -79,6 +79,26 @@ def _converter(field: fields.Field) -> Callable[[Any], Any]:
     raise _Fallback
 
 
+def _checked(field: fields.Field) -> Callable[[Any], Any]:
+    """Convert a value as ``field`` would and run the field's own validators on it (an item
+    of a list has its validators too: a walk-in's alternate names are free text)."""
+    convert, validators = _converter(field), tuple(field.validators)
+
+    def checked(value: Any) -> Any:
+        if value is None:
+            raise _Fallback
+        value = convert(value)
+        for check in validators:
+            try:
+                if check(value) is False:
+                    raise _Fallback
+            except ValidationError:
+                raise _Fallback from None
+        return value
+
+    return checked
+
+
 def _compile(schema: Schema) -> Callable[[Any], dict[str, Any]]:
     if (
         schema.many
@@ -90,30 +110,14 @@ def _compile(schema: Schema) -> Callable[[Any], dict[str, Any]]:
         )
     ):
         raise _Fallback
-    plan: list[tuple[str, Callable[[Any], Any], tuple[Callable[[Any], Any], ...]]] = []
-    for name, field in schema.load_fields.items():
-        plan.append((name, _converter(field), tuple(field.validators)))
+    plan = [(name, _checked(field)) for name, field in schema.load_fields.items()]
     known = frozenset(schema.load_fields)
     required = frozenset(n for n, f in schema.load_fields.items() if f.required)
 
     def load(data: Any) -> dict[str, Any]:
         if type(data) is not dict or not required <= data.keys() or not data.keys() <= known:
             raise _Fallback
-        out: dict[str, Any] = {}
-        for name, convert, validators in plan:
-            if name in data:
-                value = data[name]
-                if value is None:
-                    raise _Fallback
-                value = convert(value)
-                for check in validators:
-                    try:
-                        if check(value) is False:
-                            raise _Fallback
-                    except ValidationError:
-                        raise _Fallback from None
-                out[name] = value
-        return out
+        return {name: load_field(data[name]) for name, load_field in plan if name in data}
 
     return load
 

@@ -90,6 +90,13 @@ json_values = st.recursive(
 )
 
 
+#: Items of a list field: what each item's own validators refuse (NUL, lone surrogates,
+#: length) as well as what they accept.
+list_items = st.text(max_size=12) | st.sampled_from(
+    ["ok\x00nul", "\ud800", "x" * 301, "y" * 33, "李娜", ""]
+)
+
+
 def _verdict(load: Any, body: Any) -> Any:
     try:
         return ("ok", load(body))
@@ -114,9 +121,12 @@ def test_the_fast_loader_agrees_with_marshmallow_on_mutated_bodies(
             body[data.draw(st.sampled_from(keys))] = data.draw(json_values)
         elif action == "nested" and isinstance(body.get("details"), dict):
             details = dict(body["details"])
-            details[data.draw(st.sampled_from(["full_name", "age", "birth_date", "sex", "x"]))] = (
-                data.draw(json_values)
+            field = data.draw(
+                st.sampled_from(
+                    ["full_name", "age", "birth_date", "sex", "x", "alternate_names", "tags"]
+                )
             )
+            details[field] = data.draw(json_values | st.lists(list_items, max_size=4))
             body["details"] = details
     body["kind"] = kind
     assert _verdict(validate_body, body) == _verdict(SCHEMAS[kind].load, body)
@@ -135,3 +145,15 @@ def test_an_unknown_or_unhashable_kind_is_a_validation_error() -> None:
             assert "kind" in exc.messages
         else:
             raise AssertionError("accepted")
+
+
+def test_each_item_of_a_list_is_checked_by_the_item_field_s_own_validators() -> None:
+    """The fast path once checked only that list items were strings: a walk-in's alternate
+    name with a NUL (which fails a PostgreSQL commit) or over 300 characters passed it."""
+    for names in (["ok\x00nul"], ["x" * 301], ["\ud800"]):
+        body = {
+            **VALID["walkin"],
+            "details": {**VALID["walkin"]["details"], "alternate_names": names},
+        }
+        assert _verdict(validate_body, body)[0] == "error"
+        assert _verdict(validate_body, body) == _verdict(SCHEMAS["walkin"].load, body)
