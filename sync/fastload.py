@@ -103,21 +103,28 @@ def _compile(schema: Schema) -> Callable[[Any], dict[str, Any]]:
     if (
         schema.many
         or schema.partial
-        or schema._hooks
-        or any(
-            f.data_key or f.attribute or f.load_default is not missing
-            for f in schema.load_fields.values()
-        )
+        or any(schema._hooks.values())  # a defaultdict: every load adds empty entries
+        or any(f.data_key or f.attribute for f in schema.load_fields.values())
     ):
         raise _Fallback
     plan = [(name, _checked(field)) for name, field in schema.load_fields.items()]
     known = frozenset(schema.load_fields)
     required = frozenset(n for n, f in schema.load_fields.items() if f.required)
+    #: Values of absent fields, as marshmallow gives them (a callable is called each time).
+    defaults = [
+        (name, f.load_default)
+        for name, f in schema.load_fields.items()
+        if f.load_default is not missing
+    ]
 
     def load(data: Any) -> dict[str, Any]:
         if type(data) is not dict or not required <= data.keys() or not data.keys() <= known:
             raise _Fallback
-        return {name: load_field(data[name]) for name, load_field in plan if name in data}
+        out = {name: load_field(data[name]) for name, load_field in plan if name in data}
+        for name, default in defaults:
+            if name not in data:
+                out[name] = default() if callable(default) else default
+        return out
 
     return load
 

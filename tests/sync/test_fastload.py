@@ -157,3 +157,28 @@ def test_each_item_of_a_list_is_checked_by_the_item_field_s_own_validators() -> 
         }
         assert _verdict(validate_body, body)[0] == "error"
         assert _verdict(validate_body, body) == _verdict(SCHEMAS["walkin"].load, body)
+
+
+push_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "clock": json_values | st.integers(0, 2**45),
+        "sessions": json_values | st.lists(st.sampled_from(["QUJD", "a-_b", "no/pad=", ""])),
+        "envelopes": json_values | st.lists(st.sampled_from(["QUJD", "x+y", "", "Zm9v"])),
+        "extra": json_values,
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=push_bodies | json_values)
+def test_a_push_s_outer_json_loads_as_marshmallow_loads_it(body: Any) -> None:
+    """The push request (its ``sessions`` default to an empty list when absent) through the
+    compiled loader the sync API uses."""
+    from sync.fastload import compile_loader
+    from sync.messages import PushRequestSchema
+
+    schema = PushRequestSchema()
+    load = compile_loader(schema)
+    assert load != schema.load  # compiled, not handed to marshmallow whole
+    assert _verdict(load, body) == _verdict(schema.load, body)
