@@ -94,7 +94,7 @@ def test_killing_the_field_cli_during_capture_and_sync_loses_and_doubles_nothing
     n = 0
     while n < ROUNDS or (kills["capture"] + kills["sync"] < ROUNDS // 2 and n < 3 * ROUNDS):
         t0 = time.monotonic()
-        finished, out = _kill_after(capture_cli(n % 1000), rng.uniform(0.3, 1.0) * whole)
+        finished, out = _kill_after(capture_cli(n % 1000), rng.uniform(0.3, 1.2) * whole)
         if finished:
             reported.append(json.loads(out)["event_id"])
             whole = min(whole, time.monotonic() - t0)
@@ -103,7 +103,7 @@ def test_killing_the_field_cli_during_capture_and_sync_loses_and_doubles_nothing
         # Give the sync something to send, then kill it part-way.
         queue_some(n % 1000)
         t0 = time.monotonic()
-        finished, _ = _kill_after(_spawn(store, "sync"), rng.uniform(0.3, 1.0) * whole_sync)
+        finished, _ = _kill_after(_spawn(store, "sync"), rng.uniform(0.3, 1.2) * whole_sync)
         if finished:
             whole_sync = min(whole_sync, time.monotonic() - t0)
         kills["sync"] += not finished
