@@ -4,7 +4,11 @@ Each device has sealed and packed its queue beforehand (capture happened offline
 zero every device starts pushing its queue, 500 records per request as ``Device.push`` does,
 each in its own thread; a device is done when the server has acknowledged every one of its
 records. Reported: time until all are acknowledged, p50 and p99 of the per-device times, and
-the server process's peak RSS (VmHWM from /proc).
+the server process's peak RSS (VmHWM from /proc). Then what staff and devices meet right after
+such a burst: a staff read of a group summary, read again every 0.2 s while it answers 503
+``catching_up`` (seconds until the first answer of any kind and until one with data, and the
+events waiting each time), and one more device pushing 50 new records every 0.5 s meanwhile
+(the slowest push: a read must never hold the devices back).
 
 Usage: python -m bench.burst [--quick|--full] [--devices N] [--events N] [--backend ...]
 """
@@ -13,11 +17,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from bench.common import (
     DEVICE_BATCH,
     PeakSampler,
     RawDevice,
+    Server,
     arguments,
     children_private_mb,
     deriver_pid,
@@ -100,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append(exc)
             done_at[i] = time.perf_counter()
 
+        # Sealed beforehand too: the records a device pushes while staff first read.
+        late = RawDevice.enrol(server, op.id, author="late")
+        late_batches = late.seal_batches(
+            event_bodies(op, LATE_BATCH * 240, late.author, seed=999), batch=LATE_BATCH
+        )
         deriver = deriver_pid(server.pid)
         rounds = PeakSampler(lambda: children_private_mb(deriver))  # the deriver's rounds
         threads = [threading.Thread(target=run, args=(i,)) for i in range(n_devices)]
@@ -115,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         deriver_peak = rss_mb(deriver, "VmHWM") + rounds_peak
         if errors:
             raise errors[0]
+        after = _first_read(server, op, late, late_batches)
     expected = n_devices * per_device
     if sum(acked) != expected:
         raise RuntimeError(f"acknowledged {sum(acked)} of {expected}")
@@ -161,7 +173,79 @@ def main(argv: list[str] | None = None) -> int:
         note_rss="the server's peak plus its deriver process's peak (serve starts it) plus "
         "the largest private memory of the child it folds a round in (sampled every 50 ms)",
     )
+    emit(
+        "burst.first_read_answer",
+        after["first_answer_s"],
+        "s",
+        **params,
+        measures="the first staff read (a group summary) right after the last acknowledgement: "
+        "seconds until it was answered at all (with data, or 503 catching_up)",
+    )
+    emit(
+        "burst.first_read_caught_up",
+        after["caught_up_s"],
+        "s",
+        **params,
+        catching_up_answers=len(after["catching_up"]),
+        events_waiting=after["catching_up"],
+        measures="seconds from the last acknowledgement until a staff read answered with data "
+        "(every acknowledged event derived); reads again every 0.2 s while catching up",
+    )
+    emit(
+        "burst.push_while_catching_up",
+        after["push_max_s"],
+        "s",
+        **params,
+        pushes=after["pushes"],
+        push_median_s=round(after["push_median_s"], 3),
+        measures=f"the slowest of one device's pushes of {LATE_BATCH} new records, one every "
+        "0.5 s from the first read until a read had data (each until acknowledged)",
+    )
     return 0
+
+
+LATE_BATCH = 50
+
+
+def _first_read(server: Server, op: Any, device: RawDevice, batches: list[bytes]) -> dict[str, Any]:
+    """Right after a burst: a staff read until it has data, and pushes while it waits."""
+    times: list[float] = []
+    failed: list[BaseException] = []
+    reading = threading.Event()
+    reading.set()
+
+    def push() -> None:
+        for batch in batches:
+            if not reading.is_set():
+                break
+            started = time.perf_counter()
+            try:
+                device.push_until_acked(batch)
+            except BaseException as exc:  # reported below
+                failed.append(exc)
+                break
+            times.append(time.perf_counter() - started)
+            time.sleep(max(0.0, 0.5 - times[-1]))
+
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    try:
+        first, caught_up, waits = server.read_until_caught_up(
+            f"/operations/{op.id}/groups/{op.groups[0]}/summary"
+        )
+    finally:
+        reading.clear()
+        pusher.join()
+    if failed:
+        raise failed[0]
+    return {
+        "first_answer_s": first,
+        "caught_up_s": caught_up,
+        "catching_up": waits,
+        "push_max_s": max(times, default=0.0),
+        "push_median_s": percentile(times, 50) if times else 0.0,
+        "pushes": len(times),
+    }
 
 
 if __name__ == "__main__":

@@ -373,6 +373,33 @@ class Server:
             raise RuntimeError(f"GET {path}: HTTP {resp.status_code} {resp.text[:500]}")
         return time.perf_counter() - start, resp.json()
 
+    def read_until_caught_up(
+        self, path: str, timeout: float = 600
+    ) -> tuple[float, float, list[int]]:
+        """Staff GETs of ``path`` until one answers with data: (seconds until the first answer
+        of any kind, seconds until the one with data, the events waiting that each "catching
+        up" answer before it gave).
+
+        A read that would have to derive a large backlog itself answers 503 ``catching_up``
+        (docs/reconciliation.md); a console or client reads again, and so does this, every
+        0.2 s (not after ``Retry-After``, so the time with data stays exact to 0.2 s).
+        """
+        headers = {"Authorization": f"Bearer {self.token}"}
+        start = time.perf_counter()
+        first: float | None = None
+        waits: list[int] = []
+        while time.perf_counter() - start < timeout:
+            resp = self.http.get(self.url + API + path, headers=headers, timeout=timeout)
+            now = time.perf_counter() - start
+            first = now if first is None else first
+            if resp.status_code == 200:
+                return first, now, waits
+            if resp.status_code != 503 or resp.json()["error"]["code"] != "catching_up":
+                raise RuntimeError(f"GET {path}: HTTP {resp.status_code} {resp.text[:500]}")
+            waits.append(int(resp.json()["error"]["details"]["events_waiting"]))
+            time.sleep(0.2)
+        raise RuntimeError(f"GET {path}: still catching up after {timeout} s")
+
     @property
     def pid(self) -> int:
         assert self.proc is not None

@@ -20,6 +20,9 @@ FIGURES: dict[str, str] = {
     "burst.device_p50": "3. Burst: per device p50",
     "burst.device_p99": "3. Burst: per device p99",
     "burst.server_peak_rss": "3. Burst: server peak RSS",
+    "burst.first_read_answer": "3. After the burst: first staff read answered",
+    "burst.first_read_caught_up": "3. After the burst: first read with every event",
+    "burst.push_while_catching_up": "3. After the burst: slowest push meanwhile",
     "wire.bytes_per_event": "4. Bytes per event (body)",
     "wire.bytes_per_event_with_headers": "4. Bytes per event (with headers)",
     "device.capture_p99": "5. Capture p99",
@@ -53,6 +56,8 @@ def _notes(r: dict[str, Any]) -> str:
     for key in ("rss_start_mb", "rss_middle_mb", "rss_end_mb"):
         if key in r:
             notes.append(f"{key.split('_')[1]} {r[key]} MB")
+    if "events_waiting" in r:
+        notes.append(f"catching_up answers {r['events_waiting']}")
     for key in ("slowest_queue", "p50_ms"):
         if key in r:
             notes.append(f"{key} {r[key]}")

@@ -44,6 +44,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.SIGNATURE_INVALID: 401,
     ErrorCode.CURSOR_RESET: 409,
     ErrorCode.STALE_RESOLUTION: 409,
+    ErrorCode.CATCHING_UP: 503,
 }
 
 _HTTP_CODES: dict[int, ErrorCode] = {
@@ -69,6 +70,9 @@ class MusterError(Exception):
     """
 
     code: ErrorCode = ErrorCode.BAD_REQUEST
+
+    #: Seconds a client should wait before sending the same request again (``Retry-After``).
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, code: ErrorCode | None = None, details: Any = None) -> None:
         super().__init__(message)
@@ -102,6 +106,21 @@ class InvalidInput(MusterError):
     code = ErrorCode.VALIDATION_FAILED
 
 
+class CatchingUp(MusterError):
+    """Derived state is further behind the acknowledged events than one request may make up:
+    staff read again shortly (``server.reconcile.backlog.catch_up``)."""
+
+    code = ErrorCode.CATCHING_UP
+    retry_after = 5
+
+    def __init__(self, events_waiting: int) -> None:
+        super().__init__(
+            "Reconciliation is catching up with records received in the last minutes; "
+            "read again in a few seconds.",
+            details={"events_waiting": events_waiting},
+        )
+
+
 def error_body(code: ErrorCode, message: str, details: Any = None) -> dict[str, Any]:
     """Build the one error body used everywhere (API views, CLI ``--json``, sync answers)."""
     return {"error": {"code": str(code), "message": message, "details": details or {}}}
@@ -120,7 +139,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(MusterError)
     def _muster(exc: MusterError) -> Response:
-        return error_response(exc.code, exc.message, exc.details, exc.status)
+        resp = error_response(exc.code, exc.message, exc.details, exc.status)
+        if exc.retry_after is not None:
+            resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> Response:

@@ -55,6 +55,7 @@ class ErrorCode(StrEnum):
     CURSOR_RESET = "cursor_reset"
     # Reconciliation
     STALE_RESOLUTION = "stale_resolution"
+    CATCHING_UP = "catching_up"
     # Per-record answers inside a push
     ENVELOPE_MALFORMED = "envelope_malformed"
     ENVELOPE_UNAUTHENTIC = "envelope_unauthentic"

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import click
 from flask import Flask, current_app
@@ -18,6 +19,7 @@ from flask.cli import with_appcontext
 from server import migrations
 from server.cli.output import emit, json_option
 from server.db import backend_name, database
+from server.errors import CatchingUp
 
 log = logging.getLogger("muster.serve")
 
@@ -74,8 +76,14 @@ def warm_queues(app: Flask) -> threading.Thread | None:
 
         with app.app_context():
             try:
+                while True:  # the queues are built from caught-up states
+                    try:
+                        with database.connection_context():
+                            backlog.catch_up()
+                        break
+                    except CatchingUp:  # a big backlog at start: the deriver makes it up
+                        time.sleep(1.0)
                 with database.connection_context():
-                    backlog.catch_up()  # the queues are built from caught-up states
                     ids = [
                         o.id
                         for o in Operation.select(Operation.id).where(Operation.status != "closed")

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from server.console.blueprint import bp
-from server.errors import MusterError, Unauthorized
+from server.errors import CatchingUp, MusterError, Unauthorized
 
 csrf = CSRFProtect()
 
@@ -83,6 +83,29 @@ def muster_error(exc: MusterError) -> Any:
     """Our own errors as an HTML page; an unauthenticated visitor is sent to the login page."""
     if isinstance(exc, Unauthorized):
         return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+    if isinstance(exc, CatchingUp):
+        # Figures that miss acknowledged records are never shown: a page reloads itself; a
+        # form (a resolution) changed nothing and is sent again by hand.
+        count = f"{int(exc.details['events_waiting']):,}"
+        if request.method == "GET":
+            message = _(
+                "Reconciliation is catching up with %(count)s records received in the last "
+                "minutes. This page reloads by itself.",
+                count=count,
+            )
+        else:
+            message = _(
+                "Reconciliation is catching up with %(count)s records received in the last "
+                "minutes; nothing was changed. Send the form again in a few seconds.",
+                count=count,
+            )
+        page = render_template(
+            "console/error.html",
+            status=exc.status,
+            message=message,
+            refresh=exc.retry_after if request.method == "GET" else None,
+        )
+        return page, exc.status, {"Retry-After": str(exc.retry_after)}
     messages = {
         404: _("Not found, or not assigned to you."),
         403: _("Your role does not allow this."),

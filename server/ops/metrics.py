@@ -79,6 +79,16 @@ def render() -> str:
         "Quarantined records not yet released by staff, per operation.",
         (({"operation": op if op is not None else ""}, n) for op, n in held),
     )
+    waiting = database.execute_sql(
+        'SELECT "operation_id", SUM(LENGTH("events")) / 16 FROM "derive_backlog" '
+        'GROUP BY "operation_id"'
+    ).fetchall()
+    out += _family(
+        "muster_derive_backlog_events",
+        "gauge",
+        "Acknowledged events not yet folded into reconciliation state, per operation.",
+        (({"operation": op}, int(n)) for op, n in waiting),
+    )
     devices = list(Device.select().where(Device.revoked_at.is_null()).order_by(Device.id))
     missing = _missing_per_device(devices)
     out += _family(

@@ -26,7 +26,7 @@ from hypothesis.stateful import (
 )
 
 from server.db import database
-from server.models import DeriveBacklog, PersonState, StaffUser
+from server.models import DeriveBacklog, PersonState, Resolution, StaffUser
 from server.models.operation import Operation
 from server.reconcile import backlog, rebuild, resolve, store
 from sync import Device
@@ -483,6 +483,124 @@ def test_a_staff_read_waits_for_a_running_deriver_and_drains_itself_when_it_does
         deriver.join(10)
     assert _backlog(app, op_id) == 0
     assert {s[4] for s in _states(app, op_id).values()} == {1}
+
+
+def test_a_staff_read_leaves_a_big_backlog_to_the_deriver_and_answers_catching_up(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    admin_password: str,
+    operation: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app.config["DERIVE"] = "behind"
+    op_id, group = operation["id"], operation["group"]["id"]
+    cp = operation["checkpoints"][0]["id"]
+    people = add_roster(app, operation, 3)
+    device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
+    for pid in people:
+        device.checkin(pid, checkpoint=cp, status="boarded")
+    assert device.push(base_delay=0, max_delay=0).accepted == 3
+    # A deriver that is alive but slow: after its wait, the read finds more left than it
+    # may make up itself.
+    monkeypatch.setattr(backlog, "deriver_alive", lambda: True)
+    monkeypatch.setattr(backlog, "WAIT", 0.05)
+    monkeypatch.setattr(backlog, "CATCH_UP_LIMIT", 2)
+    path = f"/api/v1/operations/{op_id}/groups/{group}/summary"
+    resp = client.get(path, headers=admin_headers)
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "5"
+    error = resp.get_json()["error"]
+    assert error["code"] == "catching_up"
+    assert error["details"] == {"events_waiting": 3}
+    assert _backlog(app, op_id) == 3  # the read drained nothing and wrote nothing
+    assert _states(app, op_id) == {}
+    metrics = client.get("/metrics", headers=admin_headers).get_data(as_text=True)
+    assert f'muster_derive_backlog_events{{operation="{op_id}"}} 3' in metrics.splitlines()
+    # Requests that read no derived state go on: staff log in (API and console), devices
+    # are listed.
+    assert client.post(
+        "/api/v1/tokens", json={"username": "admin", "password": admin_password}
+    ).status_code in (200, 201)
+    assert (
+        client.get(f"/api/v1/operations/{op_id}/devices", headers=admin_headers).status_code == 200
+    )
+    login_page = client.get("/console/login")
+    assert login_page.status_code == 200
+    token = login_page.get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    client.post(
+        "/console/login",
+        data={"username": "admin", "password": admin_password, "csrf_token": token},
+    )
+    # A console page says so, in words, and reloads itself.
+    page = client.get(f"/console/operations/{op_id}")
+    assert page.status_code == 503
+    assert page.headers["Retry-After"] == "5"
+    html = page.get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="5">' in html
+    assert "catching up with 3 records" in html
+    # A resolution sent meanwhile changes nothing and says so; no reload sends it again.
+    form = {
+        "kind": "confirm",
+        "person": people[0],
+        "reason": "Phoned: on the coach",
+        "next": f"/console/operations/{op_id}",
+        "csrf_token": token,
+    }
+    sent = client.post(f"/console/operations/{op_id}/resolutions", data=form)
+    assert sent.status_code == 503
+    html = sent.get_data(as_text=True)
+    assert "nothing was changed" in html
+    assert "http-equiv" not in html
+    with app.app_context(), database.connection_context():
+        assert Resolution.select().count() == 0
+    # Once the deriver has made it up, the same read answers, with every event.
+    with app.app_context(), database.connection_context():
+        assert backlog.drain_beside(op_id) == 3
+    summary = client.get(path, headers=admin_headers).get_json()
+    assert summary["by_state"]["checked_in"] == 3
+    assert _rebuilt(app, op_id) == _states(app, op_id)
+
+
+def test_with_no_deriver_a_staff_read_drains_a_big_backlog_in_rounds_of_their_own(
+    app: Flask,
+    client: FlaskClient,
+    admin_headers: dict[str, str],
+    operation: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app.config["DERIVE"] = "behind"
+    op_id, group = operation["id"], operation["group"]["id"]
+    cp = operation["checkpoints"][0]["id"]
+    people = add_roster(app, operation, 5)
+    device = enrol_device(app, client, admin_headers, op_id, tmp_path / "d.db")
+    for pid in people:  # five pushes: five backlog rows
+        device.checkin(pid, checkpoint=cp, status="boarded")
+        assert device.push(base_delay=0, max_delay=0).accepted == 1
+    monkeypatch.setattr(backlog, "CATCH_UP_LIMIT", 0)  # not asked: there is no deriver
+    monkeypatch.setattr(backlog, "ROUND", 2)
+    rounds: list[int] = []
+    drain_in_turn = backlog.drain_in_turn
+
+    def counted(operation_id: int, limit: int | None = None) -> int:
+        rounds.append(drain_in_turn(operation_id, limit))
+        return rounds[-1]
+
+    monkeypatch.setattr(backlog, "drain_in_turn", counted)
+    summary = client.get(
+        f"/api/v1/operations/{op_id}/groups/{group}/summary", headers=admin_headers
+    ).get_json()
+    assert summary["by_state"]["checked_in"] == 5
+    assert rounds == [2, 2, 1]  # one write transaction each: pushes may commit between them
+    assert _backlog(app, op_id) == 0
+    assert _rebuilt(app, op_id) == _states(app, op_id)
+
+
+def test_every_endpoint_said_to_read_no_derived_state_exists(app: Flask) -> None:
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints >= backlog._NO_STATE
 
 
 def test_an_unknown_derive_setting_is_refused_when_the_app_is_made(tmp_path: Path) -> None:
