@@ -299,20 +299,24 @@ def pending(operation_id: int | None = None) -> list[int]:
 def waiting(operation_id: int | None = None, upto: int | None = None) -> int:
     """Events in the backlog (16 bytes of id each): every operation's, or one's; in the rows
     up to ``upto`` only, when given."""
-    param = database.obj.param
-    where, params = [], []
-    if operation_id is not None:
-        where.append(f'"operation_id" = {param}')
-        params.append(operation_id)
-    if upto is not None:
-        where.append(f'"id" <= {param}')
-        params.append(upto)
+    where, params = _rows_where(operation_id, upto)
     (size,) = database.execute_sql(
-        'SELECT COALESCE(SUM(LENGTH("events")), 0) FROM "derive_backlog"'
-        + (" WHERE " + " AND ".join(where) if where else ""),
-        params,
+        f'SELECT COALESCE(SUM(LENGTH("events")), 0) FROM "derive_backlog"{where}', params
     ).fetchone()
     return int(size) // 16
+
+
+def _rows_where(operation_id: int | None, upto: int | None) -> tuple[str, list[int]]:
+    """The ``WHERE`` clause (or none) of backlog rows of one operation (or all), up to a row."""
+    param = database.obj.param
+    terms, params = [], []
+    if operation_id is not None:
+        terms.append(f'"operation_id" = {param}')
+        params.append(operation_id)
+    if upto is not None:
+        terms.append(f'"id" <= {param}')
+        params.append(upto)
+    return (" WHERE " + " AND ".join(terms) if terms else ""), params
 
 
 #: Set by ``serve`` while its deriver process runs: a request then waits for it (up to
@@ -365,18 +369,8 @@ def catch_up(operation_id: int | None = None) -> int:
 
 def _last_row(operation_id: int | None, upto: int | None = None) -> int | None:
     """The newest backlog row (of one operation, or of all; at most ``upto``), or None."""
-    param = database.obj.param
-    where, params = [], []
-    if operation_id is not None:
-        where.append(f'"operation_id" = {param}')
-        params.append(operation_id)
-    if upto is not None:
-        where.append(f'"id" <= {param}')
-        params.append(upto)
-    sql = 'SELECT MAX("id") FROM "derive_backlog"'
-    row = database.execute_sql(
-        sql + (" WHERE " + " AND ".join(where) if where else ""), params
-    ).fetchone()
+    where, params = _rows_where(operation_id, upto)
+    row = database.execute_sql(f'SELECT MAX("id") FROM "derive_backlog"{where}', params).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 
