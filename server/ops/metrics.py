@@ -13,6 +13,7 @@ from peewee import fn
 
 from server.db import database
 from server.models import Device, Event, QuarantinedRecord
+from server.reconcile import backlog
 
 #: Tables another module may add that record report runs; counted when present.
 REPORT_TABLES = ("report_run", "report")
@@ -79,15 +80,11 @@ def render() -> str:
         "Quarantined records not yet released by staff, per operation.",
         (({"operation": op if op is not None else ""}, n) for op, n in held),
     )
-    waiting = database.execute_sql(
-        'SELECT "operation_id", SUM(LENGTH("events")) / 16 FROM "derive_backlog" '
-        'GROUP BY "operation_id"'
-    ).fetchall()
     out += _family(
         "muster_derive_backlog_events",
         "gauge",
         "Acknowledged events not yet folded into reconciliation state, per operation.",
-        (({"operation": op}, int(n)) for op, n in waiting),
+        (({"operation": op}, n) for op, n in backlog.waiting_per_operation().items()),
     )
     devices = list(Device.select().where(Device.revoked_at.is_null()).order_by(Device.id))
     missing = _missing_per_device(devices)

@@ -306,6 +306,17 @@ def waiting(operation_id: int | None = None, upto: int | None = None) -> int:
     return int(size) // 16
 
 
+def waiting_per_operation() -> dict[int, int]:
+    """:func:`waiting` of each operation that has a backlog."""
+    return {
+        int(op): int(size) // 16
+        for op, size in database.execute_sql(
+            'SELECT "operation_id", SUM(LENGTH("events")) FROM "derive_backlog" '
+            'GROUP BY "operation_id"'
+        ).fetchall()
+    }
+
+
 def _rows_where(operation_id: int | None, upto: int | None) -> tuple[str, list[int]]:
     """The ``WHERE`` clause (or none) of backlog rows of one operation (or all), up to a row."""
     param = database.obj.param
@@ -376,9 +387,8 @@ def _last_row(operation_id: int | None, upto: int | None = None) -> int | None:
 
 def _before_request() -> None:
     endpoint = request.endpoint or "static"
-    if request.blueprint in _EXEMPT or endpoint in _NO_STATE or endpoint == "static":
-        return
-    if endpoint.endswith(".static"):
+    static = endpoint == "static" or endpoint.endswith(".static")
+    if static or request.blueprint in _EXEMPT or endpoint in _NO_STATE:
         return
     catch_up()
 
